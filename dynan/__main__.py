@@ -1,0 +1,5 @@
+import sys
+
+from dynan.cli import main
+
+sys.exit(main())

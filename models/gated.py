@@ -1,0 +1,123 @@
+"""GRU and LSTM baselines, wrapping ``torch.nn.GRU``/``LSTM`` (one layer, batch first).
+
+Without a drive the fused PyTorch kernel runs the sequence. With a drive, or one step at a time,
+the same weights run through an explicit cell (PyTorch's documented equations) in which the drive
+is added to the candidate pre-activation — the GRU's n gate, the LSTM's g gate — the part that
+plays the role of an Elman pre-activation. Cost per step: O(B N (N + D)) with 3 (GRU) or 4
+(LSTM) gate blocks.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from models.base import RecurrentNetwork, RNNOutput, State
+
+__all__ = ["GRUNet", "LSTMNet"]
+
+
+class _GatedNet(RecurrentNetwork):
+    gates = 0
+    module_type: type[nn.RNNBase] = nn.RNNBase
+
+    def __init__(
+        self, input_size: int, hidden_size: int, output_size: int, *, output_mode: str = "last"
+    ):
+        super().__init__(input_size, hidden_size, output_size, output_mode)
+        self.rnn = self.module_type(input_size, hidden_size, batch_first=True)
+
+    @property
+    def arguments(self) -> dict:
+        return {
+            "input_size": self.input_size,
+            "hidden_size": self.hidden_size,
+            "output_size": self.output_size,
+            "output_mode": self.output_mode,
+        }
+
+    def input_projection(self, x: Tensor, drive: Tensor | None = None) -> Tensor:
+        inp = x @ self.rnn.weight_ih_l0.T + self.rnn.bias_ih_l0
+        if drive is None:
+            return inp
+        # the candidate block is the third (GRU: r, z, n; LSTM: i, f, g, o)
+        pad = [torch.zeros_like(drive)] * self.gates
+        pad[2] = drive
+        return inp + torch.cat(pad, dim=-1)
+
+    def forward(
+        self,
+        x: Tensor,
+        drive: Tensor | None = None,
+        *,
+        state: State | None = None,
+        return_trajectories: bool = False,
+    ) -> RNNOutput:
+        if drive is not None:
+            return super().forward(x, drive, state=state, return_trajectories=return_trajectories)
+        self.check_inputs(x, drive)
+        if state is None:
+            state = self.initial_state(x.shape[0], dtype=x.dtype, device=x.device)
+        hidden, final = self.rnn(x, self._to_module_state(state))
+        final = final if isinstance(final, tuple) else (final,)
+        final = tuple(t[0] for t in final)
+        logits = self.readout(hidden if self.output_mode == "all" else final[0])
+        return RNNOutput(
+            logits=logits, state=final, hidden=hidden if return_trajectories else None
+        )
+
+
+class GRUNet(_GatedNet):
+    """GRU baseline; state = (h,)."""
+
+    gates = 3
+    module_type = nn.GRU
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.architecture = "gru"
+
+    def initial_state(self, batch: int, *, dtype=None, device=None) -> State:
+        dtype = dtype or self.rnn.weight_hh_l0.dtype
+        return (torch.zeros(batch, self.hidden_size, dtype=dtype, device=device),)
+
+    @staticmethod
+    def _to_module_state(state: State) -> Tensor:
+        return state[0][None]
+
+    def recur(self, state: State, inp: Tensor) -> State:
+        h = state[0]
+        rec = h @ self.rnn.weight_hh_l0.T + self.rnn.bias_hh_l0
+        i_r, i_z, i_n = inp.chunk(3, dim=-1)
+        h_r, h_z, h_n = rec.chunk(3, dim=-1)
+        r = torch.sigmoid(i_r + h_r)
+        z = torch.sigmoid(i_z + h_z)
+        n = torch.tanh(i_n + r * h_n)
+        return ((1 - z) * n + z * h,)
+
+
+class LSTMNet(_GatedNet):
+    """LSTM baseline; state = (h, c)."""
+
+    gates = 4
+    module_type = nn.LSTM
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.architecture = "lstm"
+
+    def initial_state(self, batch: int, *, dtype=None, device=None) -> State:
+        dtype = dtype or self.rnn.weight_hh_l0.dtype
+        zeros = torch.zeros(batch, self.hidden_size, dtype=dtype, device=device)
+        return zeros, zeros.clone()
+
+    @staticmethod
+    def _to_module_state(state: State) -> tuple[Tensor, Tensor]:
+        return state[0][None], state[1][None]
+
+    def recur(self, state: State, inp: Tensor) -> State:
+        h, c = state
+        pre = inp + h @ self.rnn.weight_hh_l0.T + self.rnn.bias_hh_l0
+        i, f, g, o = pre.chunk(4, dim=-1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        return torch.sigmoid(o) * torch.tanh(c), c
