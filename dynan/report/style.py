@@ -1,0 +1,56 @@
+"""One figure style for every dynan figure, and atomic saving."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+__all__ = ["KIND_COLORS", "PALETTE", "get_axes", "save_figure", "use_style"]
+
+#: Colour per neuron variant / architecture, used by every comparison figure.
+PALETTE = {
+    "relu": "#4c72b0",
+    "softplus": "#55a868",
+    "gamma-homogeneous": "#8172b2",
+    "gamma-heterogeneous": "#ccb974",
+    "arun": "#c44e52",
+    "gru": "#64b5cd",
+    "lstm": "#8c8c8c",
+}
+#: Colour per fixed-point kind.
+KIND_COLORS = {"stable": "#2a9d8f", "saddle": "#e9c46a", "unstable": "#e76f51"}
+
+
+def use_style() -> None:
+    """Apply the house style (seaborn 'ticks', readable font sizes)."""
+    sns.set_theme(context="notebook", style="ticks", font_scale=0.9)
+    plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 110, "axes.titleweight": "bold"})
+
+
+def get_axes(ax: Axes | None = None, *, figsize: tuple[float, float] = (5, 3.5)) -> Axes:
+    """``ax`` if given, else the axes of a new figure in the house style."""
+    if ax is not None:
+        return ax
+    use_style()
+    _, ax = plt.subplots(figsize=figsize, layout="constrained")
+    return ax
+
+
+def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
+    """Save ``fig`` (format from the suffix) atomically, then close it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    fig.savefig(tmp, bbox_inches="tight")
+    os.replace(tmp, path)
+    plt.close(fig)
+    return path
