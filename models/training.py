@@ -1,0 +1,198 @@
+"""Training a network on a task: Adam + ReduceLROnPlateau as in Geadah et al. (2024).
+
+Validation every epoch; the best epoch (validation accuracy) is kept and written atomically as
+the checkpoint each time it improves, so an interrupted run (Ctrl-C) always leaves a usable
+file. The same seed gives the same weights (seeded initialisation and per-epoch shuffling).
+At the end the best weights are evaluated on the test split, clean and under each
+perturbation, and the metrics are stored in the checkpoint config.
+"""
+
+from __future__ import annotations
+
+import copy
+import shlex
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from models.base import RecurrentNetwork
+from models.checkpoint import save_checkpoint
+from models.evaluation import accuracy, evaluate, evaluate_all, loss_fn
+from models.registry import build
+from models.tasks import SequenceTask, load_task
+
+__all__ = ["TrainConfig", "TrainResult", "build_for_task", "train"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a training run (stored in the checkpoint's ``training``)."""
+
+    architecture: str
+    task: dict
+    out: str
+    hidden_size: int = 64
+    controller_size: int = 50
+    epochs: int = 40
+    batch_size: int = 64
+    lr: float = 1e-3
+    seed: int = 0
+    clip: float | None = 1.0
+    patience: int = 4
+    factor: float = 0.5
+
+    def __post_init__(self):
+        checks = {
+            "hidden_size": self.hidden_size >= 1,
+            "controller_size": self.controller_size >= 1,
+            "epochs": self.epochs >= 0,
+            "batch_size": self.batch_size >= 1,
+            "lr": self.lr > 0,
+            "patience": self.patience >= 0,
+            "factor": 0 < self.factor < 1,
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            values = ", ".join(f"{name}={getattr(self, name)!r}" for name in bad)
+            raise ValueError(f"invalid training settings: {values}")
+        if self.clip is not None and self.clip <= 0:
+            raise ValueError(f"clip must be positive or None, got {self.clip!r}")
+
+    def command(self) -> str:
+        """The `dynan train` command line that reproduces this run."""
+        parts = [
+            "dynan", "train", self.architecture,
+            "--task", self.task["name"],
+            "--task-seed", str(self.task.get("seed", 0)),
+            "--hidden-size", str(self.hidden_size),
+            "--epochs", str(self.epochs),
+            "--batch-size", str(self.batch_size),
+            "--lr", str(self.lr),
+            "--seed", str(self.seed),
+            "--clip", str(self.clip if self.clip is not None else 0),
+            "--out", self.out,
+        ]  # fmt: skip
+        if self.architecture == "arun":
+            parts[parts.index("--epochs") : parts.index("--epochs")] = [
+                "--controller-size",
+                str(self.controller_size),
+            ]
+        return shlex.join(parts)
+
+
+@dataclass
+class TrainResult:
+    model: RecurrentNetwork
+    path: Path
+    metrics: dict
+    history: list[dict] = field(default_factory=list)
+    interrupted: bool = False
+
+
+def build_for_task(cfg: TrainConfig, task: SequenceTask) -> RecurrentNetwork:
+    """The network ``cfg`` describes, sized for ``task``, initialised from ``cfg.seed``."""
+    torch.manual_seed(cfg.seed)
+    kwargs = {
+        "input_size": task.input_size,
+        "hidden_size": cfg.hidden_size,
+        "output_size": task.output_size,
+        "output_mode": task.output_mode,
+    }
+    if cfg.architecture == "arun":
+        kwargs["controller_size"] = cfg.controller_size
+    return build(cfg.architecture, **kwargs)
+
+
+def train(
+    cfg: TrainConfig,
+    *,
+    model: RecurrentNetwork | None = None,
+    start_epoch: int = 0,
+    progress: bool = True,
+) -> TrainResult:
+    """Train per ``cfg``; ``model``/``start_epoch`` resume from a loaded checkpoint.
+
+    Cost per epoch: one forward/backward pass over the training split plus a validation pass,
+    O(n T (N² + N G²)) for ARUN, O(n T N²) otherwise.
+    """
+    task = load_task(cfg.task)
+    model = build_for_task(cfg, task) if model is None else model
+    model.float().train()
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        opt, mode="min", factor=cfg.factor, patience=cfg.patience
+    )
+    path = Path(cfg.out)
+    best = {"val_accuracy": -1.0, "epoch": start_epoch}
+    best_state = copy.deepcopy(model.state_dict())
+    history: list[dict] = []
+    started = time.perf_counter()
+    interrupted = False
+
+    def save(metrics: dict) -> None:
+        training = {
+            **asdict(cfg),
+            "epochs_trained": best["epoch"],
+            "best_epoch": best["epoch"],
+            "optimizer": "Adam",
+            "scheduler": f"ReduceLROnPlateau(factor={cfg.factor}, patience={cfg.patience})",
+            "seconds": round(time.perf_counter() - started, 1),
+            "interrupted": interrupted,
+            "command": cfg.command(),
+        }
+        save_checkpoint(
+            model, path, task=task.spec, seed=cfg.seed, metrics=metrics, training=training
+        )
+
+    epochs = range(start_epoch, start_epoch + cfg.epochs)
+    bar = tqdm(epochs, desc=f"{cfg.architecture} on {task.name}", disable=not progress, unit="ep")
+    try:
+        for epoch in bar:
+            gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+            total, correct, count = 0.0, 0.0, 0
+            for x, y in task.train.batches(cfg.batch_size, generator=gen):
+                out = model(x).logits
+                loss = loss_fn(task.objective, out, y)
+                opt.zero_grad()
+                loss.backward()
+                if cfg.clip:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+                opt.step()
+                k = x.shape[0]
+                total += float(loss.detach()) * k
+                correct += float(accuracy(task.objective, out.detach(), y)) * k
+                count += k
+            val_loss, val_acc = evaluate(model, task.val, task.objective)
+            sched.step(val_loss)
+            record = {
+                "epoch": epoch + 1,
+                "train_loss": total / count,
+                "train_accuracy": correct / count,
+                "val_loss": val_loss,
+                "val_accuracy": val_acc,
+                "lr": opt.param_groups[0]["lr"],
+            }
+            history.append(record)
+            bar.set_postfix(loss=f"{record['train_loss']:.3f}", val_acc=f"{val_acc:.3f}")
+            if val_acc > best["val_accuracy"]:
+                best.update(val_accuracy=val_acc, epoch=epoch + 1)
+                best_state = copy.deepcopy(model.state_dict())
+                save({"val_accuracy": val_acc, "val_loss": val_loss})
+    except KeyboardInterrupt:
+        interrupted = True
+    model.load_state_dict(best_state)
+    model.eval()
+    test_loss, test_acc = evaluate(model, task.test, task.objective)
+    metrics = {
+        "val_accuracy": best["val_accuracy"],
+        "test_loss": test_loss,
+        "test_accuracy": test_acc,
+        "accuracy": evaluate_all(model, task),
+    }
+    save(metrics)
+    if interrupted:
+        raise KeyboardInterrupt(f"training interrupted; best checkpoint saved to {path}")
+    return TrainResult(model, path, metrics, history, interrupted)
