@@ -1,0 +1,385 @@
+"""Systems from ``torch.nn.RNN``/``GRU``/``LSTM``, and the recurrence kernels all adapters share.
+
+Every network adapter is a :class:`RecurrentSystem`: a flat state made of named blocks, an input
+projection ``u ↦ p`` and a recurrence ``(x, p, V) ↦ (x', J V)`` that returns the next state and,
+when tangents ``V`` are given, the Jacobian–vector product computed from the same intermediate
+values (closed form, matrix-free: the Jacobian is never formed). The kernels below —
+:func:`_elman_map`, :func:`_gru_map`, :func:`_lstm_map` — follow PyTorch's documented equations
+and serve both the plain modules here and the zoo's ``GRUNet``/``LSTMNet`` (same equations,
+``models/gated.py``) in :mod:`dynan.adapters.network`.
+
+References
+----------
+PyTorch documentation of ``torch.nn.RNN``, ``torch.nn.GRU`` and ``torch.nn.LSTM`` (the gate
+equations). Geadah et al. (2024), REFERENCES.md §1 (Elman updates).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from dynan.errors import SystemError_
+from dynan.system import DynamicalSystem
+
+__all__ = ["INITIAL_NOISE", "RecurrentSystem", "TorchRNNSystem", "torch_rnn_system"]
+
+#: Standard deviation of the noise ``initial_state`` adds to the network's rest state, so that an
+#: analysis never starts on an exactly symmetric point (e.g. h = 0 with all g^i equal).
+INITIAL_NOISE = 1e-3
+
+#: ``(state (B, dim), projected input, tangents (B, dim, k) or None) -> (next state, J @ V)``.
+Recurrence = Callable[[Tensor, Any, Tensor | None], tuple[Tensor, Tensor | None]]
+
+
+class RecurrentSystem(DynamicalSystem):
+    """A recurrent map on a flat state of named blocks, with an analytic matrix-free jvp.
+
+    Parameters
+    ----------
+    blocks : dict of str to tuple of int
+        Per-example shape of each state tensor, in order. The flat state is their row-major
+        flattenings concatenated; ``layout`` gives each block's slice.
+    input_dim : int
+        Width of the input ``u``.
+    project : callable
+        ``u (B, input_dim) -> p``, the input-driven part handed to ``recurrence``.
+    recurrence : callable
+        ``(x, p, V or None) -> (x', J V or None)`` with J = ∂x'/∂x at the pre-step state.
+    default_input : Tensor of shape (input_dim,) or None
+        Input used when ``step`` gets ``u=None``; None makes an input mandatory.
+    rest : Tensor of shape (dim,)
+        The state a sequence starts from (zeros for every network here).
+    name : str
+
+    Notes
+    -----
+    ``step_and_jvp`` costs one step plus the tangent propagation of the kernel (for an Elman
+    map, O(B k N²)); ``jacobian`` is ``step_and_jvp`` with the identity, O(B dim · cost per
+    column) time and O(B dim²) memory.
+    """
+
+    analytic_jacobian = True
+
+    def __init__(
+        self,
+        *,
+        blocks: dict[str, tuple[int, ...]],
+        input_dim: int,
+        project: Callable[[Tensor], Any],
+        recurrence: Recurrence,
+        default_input: Tensor | None,
+        rest: Tensor,
+        name: str,
+    ):
+        self.blocks = dict(blocks)
+        self.layout: dict[str, slice] = {}
+        start = 0
+        for key, shape in self.blocks.items():
+            size = int(torch.Size(shape).numel())
+            self.layout[key] = slice(start, start + size)
+            start += size
+        self.dim = start
+        self.input_dim = input_dim
+        self.dtype = rest.dtype
+        self.name = name
+        self._project = project
+        self._recurrence = recurrence
+        self._default_input = default_input
+        self._rest = rest
+
+    # -- state layout ----------------------------------------------------------------------
+    def encode(self, state: tuple[Tensor, ...]) -> Tensor:
+        """State tuple (each (B, *block shape)) → flat state (B, dim)."""
+        if not isinstance(state, tuple | list) or len(state) != len(self.blocks):
+            raise SystemError_(
+                f"{self.name}: expected a tuple of {len(self.blocks)} state tensors "
+                f"({', '.join(self.blocks)}), got {type(state).__name__}"
+                + (f" of length {len(state)}" if isinstance(state, tuple | list) else "")
+            )
+        batch = state[0].shape[0] if state[0].ndim else 0
+        flat = []
+        for (key, shape), t in zip(self.blocks.items(), state, strict=True):
+            if tuple(t.shape) != (batch, *shape):
+                raise SystemError_(
+                    f"{self.name}: state block {key!r} must have shape {(batch, *shape)}, "
+                    f"got {tuple(t.shape)}"
+                )
+            flat.append(t.reshape(batch, -1))
+        return torch.cat(flat, 1).to(self.dtype)
+
+    def decode(self, flat: Tensor) -> tuple[Tensor, ...]:
+        """Flat state (B, dim) → state tuple (each (B, *block shape))."""
+        self._check_state(flat)
+        return tuple(
+            flat[:, self.layout[key]].reshape(flat.shape[0], *shape)
+            for key, shape in self.blocks.items()
+        )
+
+    def initial_state(self, batch: int, *, generator: torch.Generator | None = None) -> Tensor:
+        """The network's initial (rest) state plus N(0, INITIAL_NOISE²) noise, (batch, dim).
+
+        The noise (1e-3) keeps analyses off exactly symmetric points such as h = 0 with every
+        neuron's controller state equal; pass a seeded ``generator`` for reproducibility.
+        """
+        noise = torch.randn(batch, self.dim, generator=generator, dtype=self.dtype)
+        return self._rest + INITIAL_NOISE * noise.to(self._rest.device)
+
+    # -- the map ---------------------------------------------------------------------------
+    def step(self, x: Tensor, u: Tensor | None = None) -> Tensor:
+        """Next state (B, dim) from states x (B, dim) and inputs u (B, input_dim)."""
+        self._check_state(x)
+        return self._recurrence(x, self._project(self._input(x, u)), None)[0]
+
+    def step_and_jvp(self, x: Tensor, u: Tensor | None, tangents: Tensor) -> tuple[Tensor, Tensor]:
+        """(step(x, u), J(x, u) @ tangents) for tangents (B, dim, k), never forming J."""
+        self._check_state(x)
+        if tangents.ndim != 3 or tuple(tangents.shape[:2]) != (x.shape[0], self.dim):
+            raise SystemError_(
+                f"{self.name}: tangents must have shape (batch, dim, k) = "
+                f"({x.shape[0]}, {self.dim}, k), got {tuple(tangents.shape)}"
+            )
+        return self._recurrence(x, self._project(self._input(x, u)), tangents)
+
+    def jacobian(self, x: Tensor, u: Tensor | None = None) -> Tensor:
+        """Full Jacobian (B, dim, dim) of ``step`` with respect to the state (closed form)."""
+        eye = torch.eye(self.dim, dtype=x.dtype, device=x.device).expand(x.shape[0], -1, -1)
+        return self.step_and_jvp(x, u, eye)[1]
+
+    def _check_state(self, x: Tensor) -> None:
+        if not isinstance(x, Tensor) or x.ndim != 2 or x.shape[1] != self.dim:
+            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise SystemError_(
+                f"{self.name}: state must have shape (batch, {self.dim}), got {got}"
+            )
+
+    def _input(self, x: Tensor, u: Tensor | None) -> Tensor:
+        if u is None:
+            if self._default_input is None:
+                raise SystemError_(
+                    f"{self.name}: an input u of shape (batch, {self.input_dim}) is required"
+                )
+            return self._default_input.expand(x.shape[0], -1)
+        if u.ndim != 2 or tuple(u.shape) != (x.shape[0], self.input_dim):
+            raise SystemError_(
+                f"{self.name}: input must have shape (batch, input_dim) = "
+                f"({x.shape[0]}, {self.input_dim}), got {tuple(u.shape)}"
+            )
+        return u.to(self.dtype)
+
+
+# -- kernels ---------------------------------------------------------------------------------
+def _elman_map(
+    h: Tensor,
+    inp: Tensor,
+    weight: Tensor,
+    phi: Callable[[Tensor], Tensor],
+    dphi: Callable[[Tensor, Tensor], Tensor],
+    tangents: Tensor | None,
+) -> tuple[Tensor, Tensor | None]:
+    """h' = φ(inp + W h); J V = φ'(a) ⊙ (W V). ``dphi(a, h')`` may reuse h' (tanh: 1 − h'²).
+
+    Cost: O(B N²) for the step, O(B k N²) for the tangents (one batched matmul).
+    """
+    a = inp + h @ weight.T
+    out = phi(a)
+    if tangents is None:
+        return out, None
+    return out, dphi(a, out)[..., None] * (weight @ tangents)
+
+
+def _gru_map(
+    h: Tensor, inp: Tensor, weight: Tensor, bias: Tensor | None, tangents: Tensor | None
+) -> tuple[Tensor, Tensor | None]:
+    """PyTorch's GRU cell on the projected input ``inp`` = W_ih x + b_ih (+ drive), (B, 3N).
+
+        r = σ(i_r + h_r),  z = σ(i_z + h_z),  c = tanh(i_n + r ⊙ h_n),  h' = (1 − z) c + z h
+        with (h_r, h_z, h_n) = W_hh h + b_hh.
+
+    Tangents: δr = r(1 − r) ⊙ Δ_r, δz = z(1 − z) ⊙ Δ_z, δc = (1 − c²) ⊙ (δr ⊙ h_n + r ⊙ Δ_n),
+    δh' = (1 − z) δc + (h − c) δz + z δh, with Δ = W_hh δh (one matmul, O(B k N²)).
+    """
+    rec = h @ weight.T
+    if bias is not None:
+        rec = rec + bias
+    i_r, i_z, i_n = inp.chunk(3, dim=-1)
+    h_r, h_z, h_n = rec.chunk(3, dim=-1)
+    r = torch.sigmoid(i_r + h_r)
+    z = torch.sigmoid(i_z + h_z)
+    c = torch.tanh(i_n + r * h_n)
+    out = (1 - z) * c + z * h
+    if tangents is None:
+        return out, None
+    d_r, d_z, d_n = (weight @ tangents).chunk(3, dim=-2)
+    dr = (r * (1 - r))[..., None] * d_r
+    dc = (1 - c * c)[..., None] * (dr * h_n[..., None] + r[..., None] * d_n)
+    dz = (z * (1 - z) * (h - c))[..., None] * d_z
+    return out, (1 - z)[..., None] * dc + dz + z[..., None] * tangents
+
+
+def _lstm_map(
+    x: Tensor, inp: Tensor, weight: Tensor, bias: Tensor | None, tangents: Tensor | None
+) -> tuple[Tensor, Tensor | None]:
+    """PyTorch's LSTM cell on the flat state x = (h, c) (B, 2N) and ``inp`` (B, 4N).
+
+        (i, f, g, o) = inp + W_hh h + b_hh,  c' = σ(f) c + σ(i) tanh(g),  h' = σ(o) tanh(c').
+
+    Tangents (Δ = W_hh δh, one matmul): δc' = σ(f) δc + c σ'(f) Δ_f + tanh(g) σ'(i) Δ_i
+    + σ(i)(1 − tanh²g) Δ_g, δh' = tanh(c') σ'(o) Δ_o + σ(o)(1 − tanh²c') δc'. O(B k N²).
+    """
+    size = x.shape[1] // 2
+    h, c = x[:, :size], x[:, size:]
+    pre = inp + h @ weight.T
+    if bias is not None:
+        pre = pre + bias
+    p_i, p_f, p_g, p_o = pre.chunk(4, dim=-1)
+    i, f, o = torch.sigmoid(p_i), torch.sigmoid(p_f), torch.sigmoid(p_o)
+    g = torch.tanh(p_g)
+    c1 = f * c + i * g
+    tc1 = torch.tanh(c1)
+    out = torch.cat([o * tc1, c1], 1)
+    if tangents is None:
+        return out, None
+    d_i, d_f, d_g, d_o = (weight @ tangents[:, :size]).chunk(4, dim=-2)
+    dc1 = (
+        f[..., None] * tangents[:, size:]
+        + (c * f * (1 - f))[..., None] * d_f
+        + (g * i * (1 - i))[..., None] * d_i
+        + (i * (1 - g * g))[..., None] * d_g
+    )
+    dh1 = (tc1 * o * (1 - o))[..., None] * d_o + (o * (1 - tc1 * tc1))[..., None] * dc1
+    return out, torch.cat([dh1, dc1], 1)
+
+
+def _gated_recurrence(kind: str, weight: Tensor, bias: Tensor | None) -> Recurrence:
+    """The GRU or LSTM recurrence on a projected input, shared with the network adapter."""
+    kernel = {"gru": _gru_map, "lstm": _lstm_map}[kind]
+
+    def recurrence(x: Tensor, inp: Tensor, tangents: Tensor | None):
+        return kernel(x, inp, weight, bias, tangents)
+
+    return recurrence
+
+
+# -- plain torch modules ---------------------------------------------------------------------
+class TorchRNNSystem(RecurrentSystem):
+    """A single-layer unidirectional ``nn.RNN``/``GRU``/``LSTM`` as a system; u_t = x_t.
+
+    Attributes
+    ----------
+    module : the float64 (or ``dtype``) deep copy of the module the system steps.
+    layout : {"h": slice} or, for an LSTM, {"h": ..., "c": ...}.
+    """
+
+    def __init__(self, module: nn.RNNBase, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.module = module
+
+    def inputs(self, x: Tensor) -> Tensor:
+        """Module-shaped inputs → (B, T, input_dim) (transposed when not ``batch_first``)."""
+        x = torch.as_tensor(x, dtype=self.dtype)
+        if x.ndim != 3 or x.shape[-1] != self.input_dim:
+            order = "(batch, time" if self.module.batch_first else "(time, batch"
+            raise SystemError_(
+                f"{self.name}: inputs must have shape {order}, {self.input_dim}), "
+                f"got {tuple(x.shape)}"
+            )
+        return x if self.module.batch_first else x.transpose(0, 1)
+
+
+def torch_rnn_system(module: nn.RNNBase, *, dtype: torch.dtype = torch.float64) -> TorchRNNSystem:
+    """Turn a single-layer unidirectional ``nn.RNN`` (tanh/relu), ``nn.GRU`` or ``nn.LSTM`` into a
+    system with closed-form Jacobians.
+
+    Parameters
+    ----------
+    module : torch.nn.RNN, GRU or LSTM
+        One layer, unidirectional, no ``proj_size``; with or without bias; ``batch_first``
+        either way (only :meth:`TorchRNNSystem.inputs` cares).
+    dtype : torch.dtype, default float64
+        The system steps a deep copy of the module cast to this dtype (the module is untouched).
+
+    Returns
+    -------
+    TorchRNNSystem
+        State h (N) — for an LSTM (h, c) flattened, dim 2N; input u_t = x_t (dim D).
+
+    Raises
+    ------
+    SystemError_
+        For a multi-layer, bidirectional or projected module, or an unsupported type/dtype.
+
+    Notes
+    -----
+    The equations are PyTorch's (see the module docs): RNN h' = φ(W_ih x + b_ih + W_hh h + b_hh);
+    GRU and LSTM as in :func:`_gru_map` and :func:`_lstm_map`. Jacobians: RNN diag(φ'(a)) W_hh;
+    GRU/LSTM by the chain rule through the gates. Cost per step O(B N (N + D)) times the number
+    of gate blocks; a jvp with k tangents adds O(B k N²) (one matmul plus elementwise work).
+
+    References
+    ----------
+    PyTorch documentation, ``torch.nn.RNN``, ``torch.nn.GRU``, ``torch.nn.LSTM``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from dynan.adapters.torch_rnn import torch_rnn_system
+    >>> sys = torch_rnn_system(torch.nn.LSTM(2, 3, batch_first=True))
+    >>> sys.dim, sys.input_dim, sys.layout["c"]
+    (6, 2, slice(3, 6, None))
+    """
+    if not isinstance(module, nn.RNN | nn.GRU | nn.LSTM):
+        raise SystemError_(
+            f"torch_rnn_system expects torch.nn.RNN, GRU or LSTM, got {type(module).__name__}"
+        )
+    kind = type(module).__name__
+    if module.num_layers != 1 or module.bidirectional or getattr(module, "proj_size", 0):
+        raise SystemError_(
+            f"{kind} with num_layers={module.num_layers}, bidirectional={module.bidirectional}, "
+            f"proj_size={getattr(module, 'proj_size', 0)}: only single-layer unidirectional "
+            "modules without proj_size can be turned into one system"
+        )
+    if not dtype.is_floating_point:
+        raise SystemError_(f"dtype must be a floating-point dtype, got {dtype}")
+    module = copy.deepcopy(module).to(dtype).requires_grad_(False)
+    size = module.hidden_size
+    w_ih, w_hh = module.weight_ih_l0, module.weight_hh_l0
+    b_ih = module.bias_ih_l0 if module.bias else None
+    b_hh = module.bias_hh_l0 if module.bias else None
+
+    def project(u: Tensor) -> Tensor:
+        inp = u @ w_ih.T
+        return inp if b_ih is None else inp + b_ih
+
+    if isinstance(module, nn.RNN):
+        recurrence = _simple_rnn_recurrence(module.nonlinearity, w_hh, b_hh)
+    else:
+        recurrence = _gated_recurrence(kind.lower(), w_hh, b_hh)
+    blocks = {"h": (size,), "c": (size,)} if kind == "LSTM" else {"h": (size,)}
+    rest = w_hh.new_zeros(len(blocks) * size)
+    return TorchRNNSystem(
+        module,
+        blocks=blocks,
+        input_dim=module.input_size,
+        project=project,
+        recurrence=recurrence,
+        default_input=w_hh.new_zeros(module.input_size),
+        rest=rest,
+        name=f"torch {kind} (N={size}{', ' + module.nonlinearity if kind == 'RNN' else ''})",
+    )
+
+
+def _simple_rnn_recurrence(nonlinearity: str, weight: Tensor, bias: Tensor | None) -> Recurrence:
+    if nonlinearity == "tanh":
+        phi, dphi = torch.tanh, lambda a, out: 1 - out * out
+    else:
+        phi, dphi = torch.relu, lambda a, out: (a > 0).to(a.dtype)
+
+    def recurrence(h: Tensor, inp: Tensor, tangents: Tensor | None):
+        return _elman_map(h, inp if bias is None else inp + bias, weight, phi, dphi, tangents)
+
+    return recurrence
