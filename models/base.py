@@ -103,19 +103,52 @@ class RecurrentNetwork(nn.Module):
 
     def step(self, state: State, x_t: Tensor, drive_t: Tensor | None = None) -> State:
         """One time step: x_t (B, D), optional drive_t (B, N) added to the pre-activations."""
+        if x_t.ndim != 2 or x_t.shape[-1] != self.input_size:
+            raise ValueError(
+                f"x_t must have shape (batch, {self.input_size}), got {tuple(x_t.shape)}"
+            )
+        if drive_t is not None and tuple(drive_t.shape) != (x_t.shape[0], self.hidden_size):
+            raise ValueError(
+                f"drive_t must have shape (batch, hidden) = {(x_t.shape[0], self.hidden_size)}, "
+                f"got {tuple(drive_t.shape)}"
+            )
         inp = self.input_projection(x_t[:, None], None if drive_t is None else drive_t[:, None])
         return self.recur(state, inp[:, 0])
 
     def check_inputs(self, x: Tensor, drive: Tensor | None) -> None:
+        """Raise a ValueError naming the argument unless x is (B, T ≥ 1, D), drive is (B, T, N)
+        and both have the dtype of the weights."""
         if x.ndim != 3 or x.shape[-1] != self.input_size:
             raise ValueError(
                 f"{type(self).__name__} expects inputs (batch, time, {self.input_size}), "
                 f"got {tuple(x.shape)}"
             )
+        if x.shape[1] < 1:
+            raise ValueError(f"inputs need at least one time step, got {tuple(x.shape)}")
         if drive is not None and tuple(drive.shape) != (*x.shape[:2], self.hidden_size):
             raise ValueError(
                 f"drive must have shape (batch, time, hidden) = "
                 f"{(*x.shape[:2], self.hidden_size)}, got {tuple(drive.shape)}"
+            )
+        weights = self.readout.weight.dtype
+        for name, tensor in (("inputs", x), ("drive", drive)):
+            if tensor is not None and tensor.dtype != weights:
+                raise ValueError(
+                    f"{name} have dtype {tensor.dtype} but the weights {weights}; cast one to "
+                    "the other (e.g. net.double(), or dynan.load(path, dtype=torch.float64))"
+                )
+
+    def check_state(self, state: State, batch: int) -> None:
+        """Raise a ValueError unless ``state`` matches ``initial_state(batch)`` in shapes."""
+        expected = tuple((batch, *shape) for shape in self.state_shapes())
+        if isinstance(state, tuple | list) and all(isinstance(t, Tensor) for t in state):
+            got = tuple(tuple(t.shape) for t in state)
+        else:
+            got = type(state).__name__
+        if got != expected:
+            raise ValueError(
+                f"state must be a tuple of tensors with shapes {expected} for batch {batch}, "
+                f"got {got}"
             )
 
     def forward(
@@ -131,6 +164,8 @@ class RecurrentNetwork(nn.Module):
         batch, steps = x.shape[:2]
         if state is None:
             state = self.initial_state(batch, dtype=x.dtype, device=x.device)
+        else:
+            self.check_state(state, batch)
         inp = self.input_projection(x, drive)
         hidden, outputs, ns, ss, ctrl = [], [], [], [], []
         for t in range(steps):

@@ -58,6 +58,8 @@ class _GatedNet(RecurrentNetwork):
         self.check_inputs(x, drive)
         if state is None:
             state = self.initial_state(x.shape[0], dtype=x.dtype, device=x.device)
+        else:
+            self.check_state(state, x.shape[0])
         hidden, final = self.rnn(x, self._to_module_state(state))
         final = final if isinstance(final, tuple) else (final,)
         final = tuple(t[0] for t in final)
