@@ -73,8 +73,11 @@ class TrainConfig:
             "--lr", str(self.lr),
             "--seed", str(self.seed),
             "--clip", str(self.clip if self.clip is not None else 0),
+            "--patience", str(self.patience),
             "--out", self.out,
         ]  # fmt: skip
+        if "bits" in self.task:
+            parts[5:5] = ["--bits", str(self.task["bits"])]
         if self.architecture == "arun":
             parts[parts.index("--epochs") : parts.index("--epochs")] = [
                 "--controller-size",

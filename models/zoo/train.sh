@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Retrains the shipped zoo (make zoo). Two lanes run side by side, one torch thread each.
+# Each checkpoint records the exact command that produced it (training.command in its config).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+DYNAN=${DYNAN:-.venv/bin/dynan}
+Z=models/zoo
+common="--task digits --hidden-size 64 --batch-size 64 --lr 0.002 --threads 1 --quiet"
+lane_a() {
+  $DYNAN train relu $common --epochs 60 --seed 0 --out $Z/relu-digits-s0.safetensors
+  $DYNAN train relu $common --epochs 60 --seed 1 --out $Z/relu-digits-s1.safetensors
+  $DYNAN train softplus $common --epochs 60 --seed 0 --out $Z/softplus-digits-s0.safetensors
+  $DYNAN train gamma-homogeneous $common --epochs 60 --seed 0 --out $Z/gamma-homogeneous-digits-s0.safetensors
+  $DYNAN train gru $common --epochs 60 --seed 0 --out $Z/gru-digits-s0.safetensors
+  $DYNAN train gru --task flipflop --bits 3 --hidden-size 32 --batch-size 64 --lr 0.005 \
+    --epochs 25 --seed 0 --threads 1 --quiet --out $Z/gru-flipflop3-s0.safetensors
+}
+lane_b() {
+  $DYNAN train arun $common --controller-size 16 --epochs 50 --seed 0 --out $Z/arun-digits-s0.safetensors
+  $DYNAN train arun $common --controller-size 16 --epochs 50 --seed 1 --out $Z/arun-digits-s1.safetensors
+  $DYNAN train gamma-heterogeneous $common --epochs 60 --seed 0 --out $Z/gamma-heterogeneous-digits-s0.safetensors
+}
+lane_a > /tmp/zoo_lane_a.log 2>&1 &
+a=$!
+lane_b > /tmp/zoo_lane_b.log 2>&1 &
+b=$!
+wait $a
+wait $b
