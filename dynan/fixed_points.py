@@ -1,0 +1,429 @@
+"""Fixed points and slow points of a discrete-time system, their stability and their kind.
+
+    q(x; u) = ½ ‖F(x, u) − x‖²,   fixed point: q = 0,   slow point: q small but not 0
+
+Starting states are sampled from trajectories of the system under the constant input (or
+given), all candidates are driven down q as one batch (batched Levenberg–Marquardt with the
+system's Jacobian, or Adam on q — the common approach — for systems too large for dense
+Jacobians), the survivors are deduplicated in the joint (x, u) space and polished in float64 by
+Levenberg–Marquardt (dense) or Newton–GMRES (matrix-free, large systems), outliers far from the
+trajectories are dropped, and the Jacobian at each point is eigen-decomposed: for a map a point
+is stable when every |λ| < 1, and its kind is "stable", "saddle-k" (k directions with |λ| ≥ 1)
+or "unstable" (all directions). Points whose q stays above ``tol_q`` are slow points, kept
+apart in ``result.slow_points``.
+
+References
+----------
+D. Sussillo, O. Barak (2013). Opening the black box: low-dimensional dynamics in
+high-dimensional recurrent neural networks. Neural Computation 25, 626–649.
+M. D. Golub, D. Sussillo (2018). FixedPointFinder: a TensorFlow toolbox for identifying and
+characterizing fixed points in recurrent neural networks. JOSS 3(31), 1003.
+J. Nocedal, S. J. Wright (2006). Numerical Optimization, 2nd ed., Springer (§10.3
+Levenberg–Marquardt, §11.1 inexact Newton). REFERENCES.md §3.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+import torch
+from numpy.typing import ArrayLike
+from torch import Tensor
+
+from dynan.errors import SystemError_
+from dynan.fixed_point_graph import Connections, fixed_point_graph, heteroclinic_connections
+from dynan.fixed_point_solvers import (
+    DENSE_LIMIT,
+    adam_descent,
+    expand_inputs,
+    inliers,
+    levenberg_marquardt,
+    newton_krylov,
+    order_points,
+    reference_scale,
+    rows,
+    sample_starts,
+    spectrum,
+    unique_points,
+)
+from dynan.results import Result
+from dynan.system import DynamicalSystem
+
+__all__ = ["METHODS", "FixedPoints", "find_fixed_points"]
+
+#: Search methods: batched Levenberg–Marquardt (dense Jacobians) or Adam on q.
+METHODS = ("auto", "lm", "adam")
+
+
+@dataclass(frozen=True)
+class FixedPoints(Result):
+    """Fixed points of a system (one row per point), with their linearisation.
+
+    Attributes
+    ----------
+    states : ndarray (K, dim)
+        The points, sorted by input, then by number of unstable directions, then by q.
+    inputs : ndarray (K, input_dim)
+        The constant input of each point (width 0 for an autonomous map).
+    q : ndarray (K,)
+        ½ ‖F(x, u) − x‖² at each point.
+    eigenvalues : ndarray (K, m), complex
+        Eigenvalues of ∂F/∂x, sorted by decreasing modulus; m = dim, or the ``n_modes`` leading
+        ones for large systems.
+    eigenvectors : ndarray (K, dim, k), complex
+        Unit right eigenvectors of the k leading modes (k ≥ every point's unstable count).
+    system : str
+        Name of the system.
+    scale : float
+        RMS distance of the reference states (trajectories or inits) from their mean: the unit
+        of ``noise``, ``tol_unique``, ``outlier`` and the graph's ε.
+    parameters : dict
+        Every option that produced the result, and counts (candidates, dropped outliers).
+    slow_points : FixedPoints or None
+        Points with tol_q ≤ q < tol_slow (same fields; their own ``slow_points`` is None).
+    connections : Connections or None
+        The heteroclinic skeleton (see :mod:`dynan.fixed_point_graph`).
+    """
+
+    states: np.ndarray
+    inputs: np.ndarray
+    q: np.ndarray
+    eigenvalues: np.ndarray
+    eigenvectors: np.ndarray
+    system: str = ""
+    scale: float = 1.0
+    parameters: dict = dataclasses.field(default_factory=dict)
+    slow_points: FixedPoints | None = None
+    connections: Connections | None = None
+
+    def __len__(self) -> int:
+        return int(self.states.shape[0])
+
+    @property
+    def n_unstable(self) -> np.ndarray:
+        """Number of directions with |λ| ≥ 1 (marginal ones count: not asymptotically stable)."""
+        return (np.abs(self.eigenvalues) >= 1.0).sum(axis=1)
+
+    @property
+    def is_stable(self) -> np.ndarray:
+        """True where every |λ| < 1 (discrete-time map)."""
+        return self.n_unstable == 0
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """ "stable", "saddle-k" or "unstable" (every direction unstable) per point."""
+        dim = self.states.shape[1]
+        return tuple(_kind(int(k), dim) for k in self.n_unstable)
+
+    def graph(self) -> nx.DiGraph:
+        """The heteroclinic skeleton as a ``networkx.DiGraph`` (see ``fixed_point_graph``)."""
+        return fixed_point_graph(self)
+
+    def select(self, mask: ArrayLike) -> FixedPoints:
+        """The points where ``mask`` (boolean or indices) holds; connections are dropped."""
+        idx = np.arange(len(self))[np.asarray(mask)]
+        return dataclasses.replace(
+            self,
+            states=self.states[idx],
+            inputs=self.inputs[idx],
+            q=self.q[idx],
+            eigenvalues=self.eigenvalues[idx],
+            eigenvectors=self.eigenvectors[idx],
+            connections=None,
+        )
+
+
+def _kind(n_unstable: int, dim: int) -> str:
+    if n_unstable == 0:
+        return "stable"
+    return "unstable" if n_unstable >= dim else f"saddle-{n_unstable}"
+
+
+def find_fixed_points(
+    system: DynamicalSystem,
+    *,
+    inputs: ArrayLike | None = None,
+    inits: ArrayLike | None = None,
+    n_inits: int = 1024,
+    noise: float = 0.05,
+    steps: int = 200,
+    method: str = "auto",
+    max_iter: int | None = None,
+    lr: float = 0.01,
+    polish: bool = True,
+    polish_iter: int = 30,
+    tol_q: float = 1e-12,
+    tol_slow: float = 1e-6,
+    tol_unique: float = 1e-3,
+    outlier: float | None = 10.0,
+    n_modes: int | None = None,
+    n_vectors: int = 4,
+    connect: bool = True,
+    eps: float = 1e-3,
+    connect_steps: int = 2000,
+    seed: int = 0,
+    progress: bool = False,
+) -> FixedPoints:
+    """Find the fixed points (and slow points) of ``system`` under constant inputs.
+
+    Parameters
+    ----------
+    system : DynamicalSystem
+        Any system from ``dynan.as_system``; it needs a Jacobian (analytic or autograd).
+    inputs : array (input_dim,) or (M, input_dim), optional
+        Constant input(s); with M rows the search runs for each (e.g. a range of inputs).
+        Default: zero input (None for an autonomous map).
+    inits : array (B, dim), optional
+        Starting states (used for every input). Default: ``n_inits`` states sampled from
+        trajectories of ``steps`` steps from ``system.initial_state`` under the constant input.
+    n_inits : int, default 1024
+        Starting states per input when ``inits`` is not given.
+    noise : float, default 0.05
+        Gaussian noise added to the starts, of norm ≈ ``noise × scale``.
+    steps : int, default 200
+        Length of the trajectories the starts are sampled from.
+    method : {"auto", "lm", "adam"}
+        Batched search: Levenberg–Marquardt with dense Jacobians ("lm"), or Adam on q ("adam",
+        the common approach). "auto" is "lm" up to dim = 1024, else "adam".
+    max_iter : int, optional
+        Search iterations (default 100 for lm, 3000 for adam).
+    lr : float, default 0.01
+        Adam step, in units of scale/√dim per coordinate.
+    polish : bool, default True
+        Polish the deduplicated candidates in float64 (LM, or Newton–GMRES above dim 1024).
+    polish_iter : int, default 30
+        Polishing iterations per candidate.
+    tol_q : float, default 1e-12
+        A point is a true fixed point when q < tol_q.
+    tol_slow : float, default 1e-6
+        Points with tol_q ≤ q < tol_slow are slow points; the rest are discarded.
+    tol_unique : float, default 1e-3
+        Points closer than ``tol_unique × scale`` in the joint (x, u) space are one point (the
+        lowest q is kept).
+    outlier : float or None, default 10
+        Drop points farther from the centroid of the reference states than ``outlier`` times
+        the largest distance of a reference state from it; None keeps all.
+    n_modes : int, optional
+        Keep the n_modes leading eigenvalues (default: all when dim ≤ 1024, else 16).
+    n_vectors : int, default 4
+        Keep eigenvectors of at least this many leading modes (always all unstable ones).
+    connect : bool, default True
+        Compute the heteroclinic skeleton (``result.connections``, ``result.graph()``).
+    eps, connect_steps : float, int
+        Offset (× scale) along each unstable eigenvector, and the step budget, of the skeleton.
+    seed : int, default 0
+        Seed of the sampling and noise.
+    progress : bool, default False
+        Show tqdm progress bars.
+
+    Returns
+    -------
+    FixedPoints
+        True fixed points (q < tol_q); slow points in ``.slow_points``.
+
+    Raises
+    ------
+    SystemError_
+        ``system`` is not a DynamicalSystem, has no usable Jacobian, or ``inits``/``inputs``
+        have the wrong shape or are not finite.
+    ValueError
+        An option out of range or an unknown method (the valid names are listed).
+
+    Notes
+    -----
+    Algorithm (Sussillo & Barak 2013; Golub & Sussillo 2018; REFERENCES.md §3):
+    1. starts: states of trajectories under each constant input (or ``inits``) plus noise;
+    2. search on the whole batch (M·B candidates): LM steps (AᵀA + μ tr(AᵀA)/d I) δ = −Aᵀ r,
+       A = J − I, r = F(x) − x, μ divided by 10 on success and multiplied by 10 on failure,
+       until q reaches the round-off floor or μ > 1e8 (a slow point); or Adam on Σ q;
+    3. dedup in (x, u) keeping the lowest q; polish (LM, or Newton with GMRES and
+       backtracking: quadratic convergence to machine precision, Nocedal & Wright §10.3, 11.1);
+       dedup again; drop outliers; split fixed (q < tol_q) / slow / discarded;
+    4. J at each point, eigenvalues sorted by |λ| (discrete map: stable iff all |λ| < 1);
+    5. optionally the heteroclinic skeleton (``dynan.fixed_point_graph``).
+
+    Cost, d = dim, C = M·B candidates, K kept points: LM search O(I C (d·c_jvp + d³)) time,
+    c_jvp the cost of one Jacobian-vector product, and O(min(C, 128 MiB/8d²) d²) memory; Adam
+    O(I C c_step); polish O(K d³) per iteration dense or O(K · GMRES iterations · c_jvp)
+    matrix-free; eigen-decomposition O(K d³) dense, or ARPACK O(K n_modes · restarts · c_jvp).
+
+    References
+    ----------
+    Sussillo & Barak (2013), Neural Comput. 25:626; Golub & Sussillo (2018), JOSS 3:1003;
+    Nocedal & Wright (2006), Numerical Optimization.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from dynan.system import CallableSystem
+    >>> from dynan.fixed_points import find_fixed_points
+    >>> W = torch.tensor([[1.0, -1.0], [-1.0, 1.0]], dtype=torch.float64)
+    >>> system = CallableSystem(lambda h, u: torch.tanh(h @ W.T), dim=2)
+    >>> fp = find_fixed_points(system, n_inits=64)
+    >>> fp.kinds
+    ('stable', 'stable', 'saddle-1')
+    >>> round(abs(float(fp.states[0, 0])), 6)
+    0.957504
+    """
+    params = {
+        "method": method, "max_iter": max_iter, "n_inits": n_inits, "noise": noise,
+        "steps": steps, "lr": lr, "polish": polish, "polish_iter": polish_iter, "tol_q": tol_q,
+        "tol_slow": tol_slow, "tol_unique": tol_unique, "outlier": outlier, "n_modes": n_modes,
+        "n_vectors": n_vectors, "connect": connect, "eps": eps, "connect_steps": connect_steps,
+        "seed": seed,
+    }  # fmt: skip
+    params.update(_check_options(system, params))
+    u_list = _constant_inputs(system, inputs)
+    gen = torch.Generator().manual_seed(seed)
+    reference, starts = sample_starts(system, u_list, inits, n_inits, steps, gen)
+    scale = reference_scale(reference)
+    noise_std = noise * scale / math.sqrt(system.dim)
+    x = starts + noise_std * torch.randn(starts.shape, generator=gen, dtype=starts.dtype)
+    u = expand_inputs(u_list, x.shape[0])
+    _probe_jacobian(system, x[:1], rows(u, slice(0, 1)))
+    x, u, q = _search(system, x, u, scale, params, progress)
+    keep = (q < tol_slow) & inliers(x, reference, outlier)
+    params.update(
+        n_candidates=int(starts.shape[0]), n_outliers=int(((q < tol_slow) & ~keep).sum())
+    )
+    x, u, q = x[keep], rows(u, keep), q[keep]
+    values, vectors = spectrum(system, x, u, params["n_modes"], n_vectors)
+    order = order_points(u, values, q)
+    x, u, q, values, vectors = x[order], rows(u, order), q[order], values[order], vectors[order]
+    if u is None:
+        u = x.new_zeros(x.shape[0], 0)
+
+    def record(mask: np.ndarray, slow: FixedPoints | None) -> FixedPoints:
+        return FixedPoints(
+            states=x.numpy()[mask],
+            inputs=u.numpy()[mask],
+            q=q.numpy()[mask],
+            eigenvalues=values[mask],
+            eigenvectors=vectors[mask],
+            system=system.name,
+            scale=scale,
+            parameters=params,
+            slow_points=slow,
+        )
+
+    fixed = q.numpy() < tol_q
+    result = record(fixed, record(~fixed, None))
+    if connect and len(result):
+        links = heteroclinic_connections(
+            system, result, eps=eps, max_steps=connect_steps, progress=progress
+        )
+        result = dataclasses.replace(result, connections=links)
+    return result
+
+
+def _search(system, x, u, scale, params, progress) -> tuple[Tensor, Tensor | None, Tensor]:
+    """Batched search, dedup, polish, dedup: (states, inputs, q) of the distinct candidates."""
+    q_floor = max(params["tol_q"] * 1e-12, 1e-30 * max(scale, 1.0) ** 2)
+    iters = params["max_iter"]
+    if params["method"] == "lm":
+        x, q = levenberg_marquardt(
+            system, x, u, max_iter=iters, q_floor=q_floor, progress=progress
+        )
+    else:
+        lr = params["lr"] * scale / math.sqrt(system.dim)
+        x, q = adam_descent(
+            system, x, u, max_iter=iters, lr=lr, tol_q=params["tol_q"], progress=progress
+        )
+    keep = torch.isfinite(q) & torch.isfinite(x).all(1)
+    x, u, q = x[keep], rows(u, keep), q[keep]
+    idx = unique_points(x, u, q, params["tol_unique"] * scale)
+    x, u, q = x[idx], rows(u, idx), q[idx]
+    if params["polish"] and x.shape[0]:
+        kernel = levenberg_marquardt if system.dim <= DENSE_LIMIT else newton_krylov
+        x, q = kernel(
+            system, x, u, max_iter=params["polish_iter"], q_floor=q_floor, progress=progress
+        )
+        idx = unique_points(x, u, q, params["tol_unique"] * scale)
+        x, u, q = x[idx], rows(u, idx), q[idx]
+    return x, u, q
+
+
+# -- validation --------------------------------------------------------------------------------
+def _check_options(system: DynamicalSystem, params: dict) -> dict:
+    """Validate the options; return the resolved method, max_iter and n_modes."""
+    if not isinstance(system, DynamicalSystem):
+        raise SystemError_(
+            f"find_fixed_points needs a DynamicalSystem, got {type(system).__name__}; "
+            "turn networks and callables into one with dynan.as_system"
+        )
+    method = params["method"]
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; valid names: {', '.join(METHODS)}")
+    counts = (
+        "n_inits",
+        "steps",
+        "n_vectors",
+        "connect_steps",
+        "polish_iter",
+        "max_iter",
+        "n_modes",
+    )
+    positive = ("tol_q", "tol_slow", "tol_unique", "eps", "lr", "outlier")
+    for name in counts + positive + ("noise",):
+        value = params[name]
+        if value is None and name in ("max_iter", "n_modes", "outlier"):
+            continue
+        if name in counts:
+            ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+            if not ok:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        elif not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+            raise ValueError(f"{name} must be a non-negative finite number, got {value!r}")
+        elif name != "noise" and value == 0:
+            raise ValueError(f"{name} must be positive, got {value!r}")
+    if params["tol_slow"] < params["tol_q"]:
+        raise ValueError(
+            f"tol_slow ({params['tol_slow']!r}) must be at least tol_q ({params['tol_q']!r})"
+        )
+    dense = system.dim <= DENSE_LIMIT
+    if method == "auto":
+        method = "lm" if dense else "adam"
+    return {
+        "method": method,
+        "max_iter": params["max_iter"] or (100 if method == "lm" else 3000),
+        "n_modes": min(params["n_modes"] or (system.dim if dense else 16), system.dim),
+    }
+
+
+def _constant_inputs(system: DynamicalSystem, inputs: ArrayLike | None) -> Tensor | None:
+    """(M, input_dim) constant inputs, or None for an autonomous map."""
+    m = system.input_dim
+    if inputs is None:
+        return None if m == 0 else torch.zeros(1, m, dtype=system.dtype)
+    if m == 0:
+        raise SystemError_(f"{system.name} takes no input (input_dim = 0), but inputs were given")
+    u = torch.as_tensor(np.asarray(inputs, dtype=np.float64), dtype=system.dtype)
+    u = u[None] if u.ndim == 1 else u
+    if u.ndim != 2 or u.shape[1] != m or u.shape[0] == 0:
+        raise SystemError_(
+            f"inputs must have shape ({m},) or (M, {m}) for {system.name}, got "
+            f"{tuple(np.shape(inputs))}"
+        )
+    if not torch.isfinite(u).all():
+        raise SystemError_("inputs contain NaN or inf")
+    return u
+
+
+def _probe_jacobian(system: DynamicalSystem, x: Tensor, u: Tensor | None) -> None:
+    """Raise a clear SystemError_ when the system's Jacobian cannot be evaluated."""
+    try:
+        jac = system.jvp(x, u, torch.ones(1, system.dim, 1, dtype=x.dtype))
+    except SystemError_:
+        raise
+    except (NotImplementedError, RuntimeError, TypeError, AttributeError) as err:
+        raise SystemError_(
+            f"{system.name} has no usable Jacobian ({type(err).__name__}: {err}); fixed points "
+            "need ∂step/∂x: give an analytic jacobian or a step made of differentiable torch ops"
+        ) from err
+    if not isinstance(jac, Tensor) or tuple(jac.shape) != (1, system.dim, 1):
+        got = tuple(jac.shape) if isinstance(jac, Tensor) else type(jac).__name__
+        raise SystemError_(f"{system.name}: jvp must return (batch, {system.dim}, k), got {got}")
