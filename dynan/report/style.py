@@ -14,7 +14,7 @@ import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-__all__ = ["KIND_COLORS", "PALETTE", "get_axes", "save_figure", "use_style"]
+__all__ = ["KIND_COLORS", "PALETTE", "get_axes", "save_figure", "subplots", "use_style"]
 
 #: Colour per neuron variant / architecture, used by every comparison figure.
 PALETTE = {
@@ -43,6 +43,15 @@ def get_axes(ax: Axes | None = None, *, figsize: tuple[float, float] = (5, 3.5))
     use_style()
     _, ax = plt.subplots(figsize=figsize, layout="constrained")
     return ax
+
+
+def subplots(
+    nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float] = (9.5, 3.5)
+) -> tuple[Figure, list[Axes]]:
+    """A new figure in the house style with ``nrows × ncols`` axes, returned as a flat list."""
+    use_style()
+    fig, axes = plt.subplots(nrows, ncols, figsize=figsize, layout="constrained", squeeze=False)
+    return fig, list(axes.ravel())
 
 
 def save_figure(fig: Figure, path: str | os.PathLike) -> Path:

@@ -1,0 +1,246 @@
+"""What every report job shares: settings presets, checkpoint loading, the section funnel.
+
+- :class:`Settings` and :data:`PRESETS`: the analysis parameters of a report ("fast" is the
+  default: a few seconds per zoo checkpoint on one core; "full" is closer to the paper).
+- :func:`load_checkpoints`: load every path up front in float64 (a bad file stops the job
+  before anything is computed, with the file's ``CheckpointError``), with unique page names.
+- :class:`Context`: the cache, settings and task store handed to every section function.
+- :func:`run_section`: runs one section function, timing it; an exception becomes a section
+  that shows the one-line error instead of stopping the report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from dynan.checkpoint import load
+from dynan.report.builder import Page, Section
+from dynan.report.cache import AnalysisCache
+from dynan.results import Result
+from models import RecurrentNetwork
+from models.tasks import SequenceTask, load_task
+
+__all__ = [
+    "PRESETS",
+    "Context",
+    "Progress",
+    "ReportSummary",
+    "Settings",
+    "TaskStore",
+    "get_settings",
+    "load_checkpoints",
+    "page_entry",
+    "provenance",
+    "run_section",
+]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Analysis parameters of a report; each section reads its own fields.
+
+    Attributes
+    ----------
+    name : str
+        Preset name (recorded on the pages).
+    examples : int
+        Test examples of the checkpoint's task used as inputs (traces, trajectories).
+    trace_amplitudes : tuple of float
+        Step-drive amplitudes ξ for the n_t, s_t traces of adaptive networks.
+    analyses : dict
+        Keyword arguments for each analysis' entry point, by analysis name.
+    """
+
+    name: str = "fast"
+    examples: int = 16
+    trace_amplitudes: tuple[float, ...] = (0.0, 1.0, 2.0)
+    analyses: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def params(self, analysis: str) -> dict[str, Any]:
+        """The keyword arguments of ``analysis`` (a copy; empty if none are set)."""
+        return dict(self.analyses.get(analysis, {}))
+
+
+#: Named settings. "fast" keeps the whole zoo report within minutes on two cores.
+PRESETS: dict[str, Settings] = {
+    "fast": Settings(),
+    "full": Settings(name="full", examples=64, trace_amplitudes=(0.0, 0.5, 1.0, 2.0, 4.0)),
+}
+
+
+def get_settings(preset: str | Settings) -> Settings:
+    """A :class:`Settings` from a preset name (or the settings themselves).
+
+    Raises
+    ------
+    ValueError
+        For an unknown preset name, listing the valid ones.
+    """
+    if isinstance(preset, Settings):
+        return preset
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
+    return PRESETS[preset]
+
+
+class TaskStore:
+    """Tasks rebuilt from checkpoint specs, each built once per job (a build takes seconds)."""
+
+    def __init__(self):
+        self._tasks: dict[str, SequenceTask] = {}
+
+    def task(self, net: RecurrentNetwork) -> SequenceTask:
+        """The task a checkpoint was trained on.
+
+        Raises
+        ------
+        ValueError
+            If the checkpoint records no task.
+        """
+        spec = getattr(getattr(net, "checkpoint", None), "task", None)
+        if not spec:
+            raise ValueError("the checkpoint records no task (save it with task={...})")
+        key = json.dumps(spec, sort_keys=True)
+        if key not in self._tasks:
+            self._tasks[key] = load_task(spec)
+        return self._tasks[key]
+
+    def inputs(self, net: RecurrentNetwork, count: int) -> torch.Tensor:
+        """The first ``count`` test inputs (count, T, D) of the checkpoint's task, in float64."""
+        return self.task(net).test.x[:count].to(torch.float64)
+
+
+@dataclass
+class Context:
+    """What a section function gets besides the network."""
+
+    cache: AnalysisCache
+    settings: Settings = field(default_factory=Settings)
+    tasks: TaskStore = field(default_factory=TaskStore)
+
+
+def load_checkpoints(paths: Sequence[str | os.PathLike]) -> list[tuple[str, RecurrentNetwork]]:
+    """Load checkpoints in float64 with unique page names (file stem, or stem-sha8 if repeated).
+
+    Raises
+    ------
+    ValueError
+        If ``paths`` is empty.
+    dynan.CheckpointError
+        For the first file that cannot be loaded.
+    """
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]
+    paths = list(paths)
+    if not paths:
+        raise ValueError("no checkpoints given")
+    nets = [load(p, dtype=torch.float64) for p in paths]
+    stems = [net.checkpoint.name for net in nets]
+    named = []
+    for stem, net in zip(stems, nets, strict=True):
+        name = stem if stems.count(stem) == 1 else f"{stem}-{net.checkpoint.sha256[:8]}"
+        named.append((name, net))
+    return named
+
+
+def run_section(
+    title: str, function: Callable[..., Section], *args: Any, **kwargs: Any
+) -> Section:
+    """Run one section function; any exception becomes a "failed" section with its message.
+
+    Catching every ``Exception`` is deliberate: a report of many analyses must show what went
+    wrong in one section and carry on. ``KeyboardInterrupt`` still stops the job.
+    """
+    started = time.perf_counter()
+    try:
+        section = function(*args, **kwargs)
+    except Exception as err:
+        section = Section.failed(title, err)
+    return dataclasses.replace(section, title=title, seconds=time.perf_counter() - started)
+
+
+class Progress:
+    """One progress bar over a whole job, advanced once per finished section."""
+
+    def __init__(self, total: int, *, enabled: bool, desc: str):
+        self._bar = tqdm(total=total, desc=desc, unit="section", disable=not enabled)
+
+    def start(self, label: str) -> None:
+        self._bar.set_postfix_str(label, refresh=True)
+
+    def advance(self) -> None:
+        self._bar.update(1)
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+def provenance(name: str, net: RecurrentNetwork) -> dict[str, str]:
+    """The checkpoint facts shown on a page: page name, path, sha256 and architecture."""
+    info = net.checkpoint
+    return {
+        "name": name,
+        "path": info.path,
+        "sha256": info.sha256,
+        "architecture": info.architecture,
+    }
+
+
+def page_entry(name: str, page: Page) -> dict[str, Any]:
+    """One page's row of the index and of :class:`ReportSummary`."""
+    return {
+        "name": name,
+        "href": f"{name}.html",
+        "kind": page.kind,
+        "sections": [dataclasses.asdict(s) for s in page.sections.values()],
+        "values": dict(page.headline),
+    }
+
+
+@dataclass(frozen=True)
+class ReportSummary(Result):
+    """What a report or compare job wrote (also the index's JSON).
+
+    Attributes
+    ----------
+    title, out, preset : str
+    pages : tuple of dict
+        One entry per page: name, href, kind, sections (title, status, message, seconds) and
+        values (headline numbers).
+    cache_hits, cache_misses : int
+        Analyses read from the cache and computed in this run.
+    seconds : float
+        Wall time of the job.
+    """
+
+    title: str
+    out: str
+    preset: str
+    pages: tuple
+    cache_hits: int
+    cache_misses: int
+    seconds: float
+
+    @property
+    def failures(self) -> list[tuple[str, str, str]]:
+        """(page, section, message) of every failed section."""
+        return [
+            (p["name"], s["title"], s["message"])
+            for p in self.pages
+            for s in p["sections"]
+            if s["status"] == "failed"
+        ]
+
+    @property
+    def ok(self) -> bool:
+        """True when no section failed (every one succeeded or did not apply)."""
+        return not self.failures
