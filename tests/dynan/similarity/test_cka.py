@@ -1,0 +1,226 @@
+"""dynan.cka and HSIC against known values, invariances and error paths (REFERENCES.md §5)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dynan.similarity import CKAWarning, SimilarityError, cka, hsic, linear_gram, rbf_gram
+from dynan.similarity.cka import normalise
+
+FAST = settings(max_examples=20, deadline=None)
+ESTIMATORS = [
+    {"kernel": "linear", "debiased": False},
+    {"kernel": "linear", "debiased": True},
+    {"kernel": "rbf", "debiased": False},
+    {"kernel": "rbf", "debiased": True, "sigma": 0.8},
+]
+
+
+def _pair(seed: int, n: int = 40, p: int = 6, q: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, p))
+    y = np.tanh(x @ rng.normal(size=(p, q))) + 0.5 * rng.normal(size=(n, q))
+    return x, y
+
+
+def _orthogonal(seed: int, p: int) -> np.ndarray:
+    q, r = np.linalg.qr(np.random.default_rng(seed).normal(size=(p, p)))
+    return q * np.sign(np.diag(r))
+
+
+def _hsic_textbook(k: np.ndarray, l: np.ndarray, debiased: bool) -> float:  # noqa: E741
+    """Direct transcription of the two formulas with an explicit H (O(n³))."""
+    n = k.shape[0]
+    if not debiased:
+        h = np.eye(n) - np.ones((n, n)) / n
+        return float(np.trace(k @ h @ l @ h)) / (n - 1) ** 2
+    kt, lt = k * (1 - np.eye(n)), l * (1 - np.eye(n))
+    one = np.ones(n)
+    return float(
+        np.trace(kt @ lt)
+        + (one @ kt @ one) * (one @ lt @ one) / ((n - 1) * (n - 2))
+        - 2 / (n - 2) * (one @ kt @ lt @ one)
+    ) / (n * (n - 3))
+
+
+@pytest.mark.parametrize("options", ESTIMATORS)
+@FAST
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(8, 60), p=st.integers(1, 12))
+def test_cka_self_is_one(options, seed, n, p):
+    x = np.random.default_rng(seed).normal(size=(n, p))
+    assert cka(x, x, **options) == pytest.approx(1.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("options", ESTIMATORS)
+@FAST
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    scale=st.floats(1e-3, 1e3),
+    shift=st.floats(-1e3, 1e3),
+)
+def test_cka_invariant_to_orthogonal_scaling_translation(options, seed, scale, shift):
+    x, y = _pair(seed)
+    q = _orthogonal(seed + 1, x.shape[1])
+    offset = shift * np.random.default_rng(seed + 2).normal(size=x.shape[1])
+    base = cka(x, y, **options)
+    assert cka(scale * x @ q + offset, y, **options) == pytest.approx(base, abs=1e-9)
+    assert cka(x, scale * y + shift, **options) == pytest.approx(base, abs=1e-9)
+
+
+@pytest.mark.parametrize("options", ESTIMATORS)
+@FAST
+@given(seed=st.integers(0, 2**31 - 1), factor=st.floats(10.0, 100.0))
+def test_cka_not_invariant_to_per_feature_scaling_or_invertible_maps(options, seed, factor):
+    """y depends on the first 3 of 6 features; stretching the other 3 (an invertible diagonal
+    map) moves CKA a lot, and so does a dense invertible map A = B·S·Q built on that stretch
+    (B block-orthogonal, Q orthogonal), while the orthogonal parts alone would change nothing."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(60, 6))
+    y = x[:, :3] @ rng.normal(size=(3, 4)) + 0.1 * rng.normal(size=(60, 4))
+    base = cka(x, y, **options)
+    stretch = np.diag([1, 1, 1, factor, factor, factor])
+    assert abs(cka(x @ stretch, y, **options) - base) > 0.1
+    block = np.zeros((6, 6))
+    block[:3, :3], block[3:, 3:] = _orthogonal(seed + 3, 3), _orthogonal(seed + 4, 3)
+    dense = block @ stretch @ _orthogonal(seed + 5, 6)
+    assert np.count_nonzero(np.abs(dense) < 1e-12) == 0
+    assert abs(cka(x @ dense, y, **options) - base) > 0.1
+
+
+@FAST
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(5, 80), p=st.integers(1, 9))
+def test_linear_cka_equals_rv_coefficient(seed, n, p):
+    """RV (Robert & Escoufier 1976) from sample covariances: tr(SxySyx)/√(tr Sxx² tr Syy²)."""
+    x, y = _pair(seed, n=n, p=p, q=3)
+    s = np.cov(np.hstack([x, y]).T)
+    sxx, syy, sxy = s[:p, :p], s[p:, p:], s[:p, p:]
+    rv = np.trace(sxy @ sxy.T) / np.sqrt(np.trace(sxx @ sxx) * np.trace(syy @ syy))
+    for method in ("features", "gram"):
+        assert cka(x, y, method=method) == pytest.approx(rv, abs=1e-12)
+
+
+@pytest.mark.parametrize("debiased", [False, True])
+def test_hsic_matches_textbook_formula(debiased, rng):
+    x, y = rng.normal(size=(12, 3)), rng.normal(size=(12, 2)) + 5.0
+    k, l = x @ x.T, np.exp(-((y[:, None] - y[None]) ** 2).sum(-1))  # noqa: E741
+    assert hsic(k, l, debiased=debiased) == pytest.approx(
+        _hsic_textbook(k, l, debiased), rel=1e-12
+    )
+
+
+def test_feature_and_gram_space_agree(rng):
+    x, y = _pair(3, n=30, p=40, q=7)
+    for debiased in (False, True):
+        a = cka(x, y, debiased=debiased, method="features")
+        b = cka(x, y, debiased=debiased, method="gram")
+        assert a == pytest.approx(b, abs=1e-12)
+
+
+def test_hsic1_is_unbiased_monte_carlo():
+    """x ~ N(0, I₂), y = x A + ε: the population HSIC of linear kernels is ‖Cov(x, y)‖²_F =
+    ‖A‖²_F = 0.5. HSIC₁ averages to it at n = 8; the biased HSIC₀ does not."""
+    rng = np.random.default_rng(7)
+    a = np.array([[0.5, 0.0], [0.0, -0.5]])
+    reps, n = 4000, 8
+    x = rng.normal(size=(reps, n, 2))
+    y = x @ a + rng.normal(size=(reps, n, 2))
+    k, l = x @ x.transpose(0, 2, 1), y @ y.transpose(0, 2, 1)  # noqa: E741
+    h1 = np.array([hsic(k[i], l[i], debiased=True) for i in range(reps)])
+    h0 = np.array([hsic(k[i], l[i]) for i in range(reps)])
+    se = h1.std(ddof=1) / np.sqrt(reps)
+    assert abs(h1.mean() - 0.5) < 4 * se
+    assert abs(h0.mean() - 0.5) > 10 * h0.std(ddof=1) / np.sqrt(reps)
+
+
+@pytest.mark.parametrize(("n", "p", "q"), [(200, 50, 100), (300, 600, 30)])
+def test_independent_gaussians_biased_and_debiased(n, p, q):
+    """Biased CKA ≈ 1/√((1 + n/p)(1 + n/q)); debiased ≈ 0 (REFERENCES.md §5)."""
+    rng = np.random.default_rng(11)
+    values, debiased = [], []
+    for _ in range(5):
+        x, y = rng.normal(size=(n, p)), rng.normal(size=(n, q))
+        values.append(cka(x, y))
+        debiased.append(cka(x, y, debiased=True))
+    predicted = 1 / np.sqrt((1 + n / p) * (1 + n / q))
+    assert np.mean(values) == pytest.approx(predicted, rel=0.05)
+    assert abs(np.mean(debiased)) < 0.01
+
+
+def test_float32_with_large_mean_matches_float64(rng):
+    x64 = rng.normal(size=(500, 20)) + 100.0
+    y64 = np.tanh(x64 - 100.0) @ rng.normal(size=(20, 8)) + 100.0
+    x32, y32 = x64.astype(np.float32), y64.astype(np.float32)
+    for options in ({}, {"debiased": True}, {"method": "gram"}):
+        assert cka(x32, y32, **options) == pytest.approx(cka(x64, y64, **options), abs=1e-6)
+    tx, ty = torch.from_numpy(x32).requires_grad_(), torch.from_numpy(y32)
+    assert cka(tx, ty) == pytest.approx(cka(x64, y64), abs=1e-6)
+
+
+def test_rbf_tends_to_linear_for_wide_bandwidth(rng):
+    """exp(−d²/2σ²) ≈ 1 − d²/2σ², and −d²/2 centres to the linear Gram."""
+    x, y = _pair(5)
+    assert cka(x, y, kernel="rbf", sigma=1e3) == pytest.approx(cka(x, y), abs=1e-5)
+
+
+def test_rbf_gram_bandwidth_is_median_multiple():
+    x = np.array([[0.0], [1.0], [3.0]])
+    d2 = np.array([[0, 1, 9], [1, 0, 4], [9, 4, 0]], dtype=float)  # median over all 9 is 1
+    assert np.allclose(rbf_gram(x, sigma=2.0), np.exp(-d2 / (2 * 4 * 1.0)))
+    assert np.allclose(linear_gram(x), [[16 / 9, 4 / 9, -20 / 9], [4 / 9, 1 / 9, -5 / 9],
+                                        [-20 / 9, -5 / 9, 25 / 9]])  # fmt: skip
+
+
+def test_constant_representation_gives_nan_with_reason(rng):
+    x = rng.normal(size=(20, 3))
+    with pytest.warns(CKAWarning, match="Y is constant"):
+        assert np.isnan(cka(x, np.full((20, 2), 0.1)))
+
+
+def test_degenerate_debiased_self_hsic_gives_nan_with_reason(rng):
+    x = np.array([[0.0], [0.0], [0.0], [0.0], [1.0]])  # U-centred Gram is zero
+    with pytest.warns(CKAWarning, match="debiased self-HSIC of X"):
+        assert np.isnan(cka(x, rng.normal(size=(5, 2)), debiased=True))
+
+
+def test_negative_self_hsic_is_never_square_rooted():
+    with pytest.warns(CKAWarning, match="self-HSIC of B is -0.2"):
+        out = normalise(
+            np.array([[0.1]]), np.array([1.0]), np.array([-0.2]),
+            scale_a=[1.0], scale_b=[1.0], names_a=["A"], names_b=["B"],
+            constant_a=[False], constant_b=[False], debiased=True, n=6,
+        )  # fmt: skip
+    assert np.isnan(out).all()
+
+
+@pytest.mark.parametrize(
+    ("x", "y", "options", "match"),
+    [
+        (np.zeros(10), np.zeros((10, 2)), {}, r"X must be a 2-D array .* shape \(10,\)"),
+        (np.zeros((10, 2)), np.zeros((9, 2)), {}, r"same examples \(rows\).*\(10, 2\).*\(9, 2\)"),
+        (np.full((5, 2), np.nan), np.ones((5, 2)), {}, "X has 10 non-finite"),
+        (np.eye(3), np.eye(3), {"debiased": True}, "at least 4 examples, got n=3"),
+        (np.eye(1), np.eye(1), {}, "at least 2 examples, got n=1"),
+        (np.eye(5), np.eye(5), {"kernel": "poly"}, "kernel must be one of 'linear', 'rbf'"),
+        (np.eye(5), np.eye(5), {"sigma": 0.5}, "sigma applies to the rbf kernel only"),
+        (np.eye(5), np.eye(5), {"kernel": "rbf", "sigma": -1.0}, "sigma must be a positive"),
+        (np.eye(5), np.eye(5), {"kernel": "rbf", "method": "features"}, "no feature-space"),
+        (np.eye(5), np.eye(5), {"method": "fast"}, "method must be one of"),
+        (np.ones((5, 2)) * 1j, np.eye(5), {}, "X is complex"),
+    ],
+)
+def test_cka_error_paths(x, y, options, match):
+    with pytest.raises(SimilarityError, match=match):
+        cka(x, y, **options)
+
+
+def test_hsic_error_paths():
+    with pytest.raises(SimilarityError, match="square"):
+        hsic(np.ones((3, 4)), np.ones((3, 4)))
+    with pytest.raises(SimilarityError, match="symmetric"):
+        hsic(np.triu(np.ones((4, 4))), np.ones((4, 4)))
+    with pytest.raises(SimilarityError, match="same shape"):
+        hsic(np.eye(4), np.eye(5))
