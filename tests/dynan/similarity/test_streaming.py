@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -28,7 +30,7 @@ def _data(seed: int, n: int, mean: float) -> tuple[np.ndarray, np.ndarray]:
 def test_streaming_equals_full(seed, cuts, mean, debiased):
     x, y = _data(seed, 400, mean)
     edges = [0, *sorted(set(cuts)), 400]
-    batches = [(x[a:b], y[a:b]) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    batches = [(x[a:b], y[a:b]) for a, b in itertools.pairwise(edges)]
     full = cka(x, y, debiased=debiased)
     assert streaming_cka(batches, debiased=debiased) == pytest.approx(full, abs=1e-12)
 
