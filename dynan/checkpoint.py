@@ -51,49 +51,78 @@ class CheckpointInfo:
         return Path(self.path).stem
 
 
-def _describe_foreign(head: bytes) -> str:
-    if head[:1] == b"\x80" or head[:2] in (b"(d", b"(l", b"}q", b"]q"):
+#: Signatures of files people mistake for checkpoints: (prefix, description).
+_FOREIGN = (
+    (b"PK\x03\x04", "a torch.save zip archive (a pickle inside), which dynan never opens"),
+    (b"\x93NUMPY", "a NumPy .npy file"),
+    (b"\x89HDF\r\n\x1a\n", "an HDF5 file"),
+)
+#: First opcodes of protocol 0/1 pickles (MARK, EMPTY_DICT/LIST/TUPLE, GLOBAL, scalars).
+_PICKLE0_FIRST = frozenset(b"(}])cILFSVNTUGJK")
+
+
+def _describe_foreign(blob: bytes) -> str:
+    """What a file that is not safetensors looks like, for the error message."""
+    for prefix, description in _FOREIGN:
+        if blob.startswith(prefix):
+            return f"it looks like {description}"
+    # protocols >= 2 start with PROTO (0x80, 2..5); a protocol 0/1 pickle starts with one of a
+    # few opcodes and, like every pickle, ends with STOP '.' (legacy torch.save files do not)
+    proto = blob[:2] in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
+    if proto or (blob.endswith(b".") and blob[0] in _PICKLE0_FIRST):
         return "it looks like a Python pickle, which dynan never unpickles"
-    if head[:4] == b"PK\x03\x04":
-        return "it looks like a torch.save zip archive (pickle inside), which dynan never opens"
-    return "its header length is not plausible"
+    return "it does not start with the length of a JSON header"
 
 
 def _parse(path: Path, blob: bytes) -> tuple[dict, dict, int]:
-    """Return (tensor header, dynan config, data start) or raise CheckpointError."""
-    if len(blob) < 8:
-        raise CheckpointError(f"{path}: truncated or empty ({len(blob)} bytes)")
-    (header_len,) = struct.unpack("<Q", blob[:8])
-    if header_len > _MAX_HEADER:
-        raise CheckpointError(f"{path}: not a safetensors file ({_describe_foreign(blob[:8])})")
-    if 8 + header_len > len(blob):
+    """Return (tensor header, dynan config, data start) or raise CheckpointError.
+
+    A safetensors file is an 8-byte little-endian header length, a JSON object of that many
+    bytes (so byte 8 is '{'), then the tensor data; anything else is reported as foreign.
+    """
+    if not blob:
+        raise CheckpointError(f"{path}: empty file (0 bytes)")
+    (header_len,) = struct.unpack("<Q", blob[:8].ljust(8, b"\0"))
+    plausible = 2 <= header_len <= _MAX_HEADER and blob[8:9] in (b"{", b"")
+    if not plausible:
+        raise CheckpointError(f"{path}: not a safetensors file ({_describe_foreign(blob)})")
+    if len(blob) < 8 or 8 + header_len > len(blob):
         raise CheckpointError(
-            f"{path}: truncated (header says {header_len} bytes, file has {len(blob) - 8})"
+            f"{path}: truncated (the header needs {8 + header_len} bytes, the file has "
+            f"{len(blob)})"
         )
     try:
         header = json.loads(blob[8 : 8 + header_len].decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise CheckpointError(
-            f"{path}: not a safetensors file (header is not JSON: {_describe_foreign(blob[:8])})"
-        ) from err
+        raise CheckpointError(f"{path}: corrupt safetensors header ({err})") from err
     if not isinstance(header, dict):
-        raise CheckpointError(f"{path}: not a safetensors file (header is not a JSON object)")
+        raise CheckpointError(f"{path}: corrupt safetensors header (not a JSON object)")
     meta = header.pop("__metadata__", None) or {}
-    if METADATA_KEY not in meta:
+    if not isinstance(meta, dict) or METADATA_KEY not in meta:
         raise CheckpointError(
             f"{path}: safetensors file without a dynan config in its metadata "
             "(write checkpoints with models.save_checkpoint)"
         )
     try:
         config = json.loads(meta[METADATA_KEY])
-    except json.JSONDecodeError as err:
+    except (TypeError, json.JSONDecodeError) as err:
         raise CheckpointError(f"{path}: the dynan config is not valid JSON ({err})") from err
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path}: the dynan config is not a JSON object")
     data_len = len(blob) - 8 - header_len
     for name, info in header.items():
-        end = info.get("data_offsets", [0, 0])[1] if isinstance(info, dict) else 0
-        if end > data_len:
+        offsets = info.get("data_offsets") if isinstance(info, dict) else None
+        valid = (
+            isinstance(offsets, list)
+            and len(offsets) == 2
+            and all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
+        )
+        if not valid:
+            raise CheckpointError(f"{path}: corrupt safetensors header (tensor {name!r})")
+        if offsets[1] > data_len:
             raise CheckpointError(
-                f"{path}: truncated (tensor {name!r} ends at byte {end}, data has {data_len})"
+                f"{path}: truncated (tensor {name!r} ends at byte {offsets[1]}, "
+                f"data has {data_len})"
             )
     return header, config, 8 + header_len
 
