@@ -1,0 +1,24 @@
+"""Checkpoints for the report tests: fresh networks saved like trained ones."""
+
+from __future__ import annotations
+
+from models import build, save_checkpoint
+
+TASK = {"name": "digits", "seed": 0, "permuted": True}
+ACCURACY = {"clean": 0.9, "sinusoid": 0.8, "step": 0.45, "noise": 0.7}
+ARCHITECTURES = ("relu", "gamma-heterogeneous", "arun")
+
+
+def make_checkpoint(directory, architecture, *, hidden=8, seed=0, metrics=None):
+    """A freshly initialised network saved like a trained one (digits task, fake metrics)."""
+    kwargs = {"controller_size": 4} if architecture == "arun" else {}
+    net = build(architecture, input_size=1, hidden_size=hidden, output_size=10, **kwargs)
+    default = {"accuracy": ACCURACY, "test_accuracy": 0.9, "val_accuracy": 0.91, "test_loss": 0.3}
+    return save_checkpoint(
+        net,
+        directory / f"{architecture}-s{seed}.safetensors",
+        task=TASK,
+        seed=seed,
+        metrics=default if metrics is None else metrics,
+        training={"epochs": 2, "lr": 1e-3, "best_epoch": 2, "optimizer": "Adam"},
+    )
