@@ -2,7 +2,10 @@
 
 Arrays are stored as ``{"__ndarray__": dtype, "shape": [...], "data": [...]}`` (complex values
 as ``[re, im]`` pairs); non-finite floats as the strings ``"nan"``, ``"inf"``, ``"-inf"`` so the
-JSON is standard (browsers reject bare NaN). Nested results are decoded from the field's type.
+JSON is standard (browsers reject bare NaN). Decoding follows each field's type hint: nested
+results (also inside tuples, lists, dicts and ``X | None``), tuples (also nested), and ``str``
+fields, which stay strings even when they spell ``"nan"``. Where a hint says nothing (``dict``,
+``list``, ``Any``) those three strings are read back as floats.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import dataclasses
 import json
 import math
 import os
+import types
 import typing
 from pathlib import Path
 from typing import Any, Self
@@ -93,27 +97,24 @@ class Result:
 
     @classmethod
     def from_dict(cls, data: dict) -> Self:
+        """Rebuild from ``to_dict`` output; ValueError for another record or a missing field."""
         name = data.get("__result__", cls.__name__)
         if name != cls.__name__:
             raise ValueError(f"this JSON holds a {name}, not a {cls.__name__}")
         hints = typing.get_type_hints(cls)
-        kwargs = {}
-        for field in dataclasses.fields(cls):  # type: ignore[arg-type]
-            if field.name not in data:
-                continue
-            raw = data[field.name]
-            hint = hints.get(field.name)
-            nested = [t for t in (hint, *typing.get_args(hint)) if _is_result(t)]
-            if nested and isinstance(raw, dict) and "__result__" in raw:
-                kwargs[field.name] = nested[0].from_dict(raw)
-            elif nested and isinstance(raw, list) and raw and isinstance(raw[0], dict):
-                inner = [t for t in typing.get_args(hint) if _is_result(t)] or nested
-                kwargs[field.name] = tuple(inner[0].from_dict(r) for r in raw)
-            else:
-                value = _decode(raw)
-                if isinstance(value, list) and _is_tuple(hint):
-                    value = tuple(value)
-                kwargs[field.name] = value
+        fields = [f for f in dataclasses.fields(cls) if f.init]  # type: ignore[arg-type]
+        missing = [
+            f.name
+            for f in fields
+            if f.name not in data
+            and f.default is dataclasses.MISSING
+            and f.default_factory is dataclasses.MISSING
+        ]
+        if missing:
+            raise ValueError(f"this {cls.__name__} JSON is missing the field(s) {missing}")
+        kwargs = {
+            f.name: _from_hint(data[f.name], hints.get(f.name)) for f in fields if f.name in data
+        }
         return cls(**kwargs)
 
     def to_json(self, path: str | os.PathLike | None = None, *, indent: int | None = None) -> str:
@@ -139,5 +140,36 @@ def _is_result(t: Any) -> bool:
     return isinstance(t, type) and issubclass(t, Result)
 
 
-def _is_tuple(hint: Any) -> bool:
-    return hint is tuple or typing.get_origin(hint) is tuple
+def _from_hint(raw: Any, hint: Any) -> Any:
+    """Decode a JSON value into the shape its type hint asks for (see the module docstring)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if _is_result(hint) and isinstance(raw, dict) and "__result__" in raw:
+        return hint.from_dict(raw)
+    if origin is typing.Union or origin is types.UnionType:
+        if raw is None:
+            return None
+        members = [a for a in args if a is not type(None)]
+        if isinstance(raw, dict) and "__result__" in raw:
+            for member in members:
+                if _is_result(member) and member.__name__ == raw["__result__"]:
+                    return member.from_dict(raw)
+        if len(members) == 1:
+            return _from_hint(raw, members[0])
+        if isinstance(raw, str) and str in members:
+            return raw
+        return _decode(raw)
+    if hint is str and isinstance(raw, str):
+        return raw
+    if isinstance(raw, list) and (hint is tuple or origin in (tuple, list)):
+        if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+            items = [_from_hint(r, args[0]) for r in raw]
+        elif origin is tuple and len(args) == len(raw):
+            items = [_from_hint(r, a) for r, a in zip(raw, args, strict=True)]
+        elif origin is list and args:
+            items = [_from_hint(r, args[0]) for r in raw]
+        else:
+            items = [_decode(r) for r in raw]
+        return items if origin is list else tuple(items)
+    if origin is dict and len(args) == 2 and isinstance(raw, dict) and "__ndarray__" not in raw:
+        return {k: _from_hint(v, args[1]) for k, v in raw.items()}
+    return _decode(raw)
