@@ -42,6 +42,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common(parser, registry="dynan.report.sections.SECTIONS")
     parser.add_argument("--no-compare", action="store_true", help="skip the comparison page")
     parser.add_argument("--title", default="dynan report", help="title of the index page")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="checkpoint pages built in parallel processes (default 1; 0: one per core)",
+    )
 
 
 def finish(summary, *, command: str, entry: str) -> int:
@@ -66,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         compare=not args.no_compare,
         preset=args.preset,
         cache=not args.no_cache,
+        jobs=args.jobs,
         progress=not args.quiet,
         title=args.title,
     )

@@ -32,7 +32,14 @@ from dynan.report.jobs import (
 from dynan.report.model_data import accuracy_table
 from models import RecurrentNetwork
 
-__all__ = ["COMPARE_SECTIONS", "accuracy_comparison", "compare", "compare_page"]
+__all__ = [
+    "COMPARE_PREFETCH",
+    "COMPARE_SECTIONS",
+    "accuracy_comparison",
+    "compare",
+    "compare_page",
+    "prefetch",
+]
 
 Named = list[tuple[str, RecurrentNetwork]]
 
@@ -90,6 +97,22 @@ def accuracy_comparison(named: Named, ctx: Context) -> Section:
 COMPARE_SECTIONS: dict[str, tuple[str, Callable[[Named, Context], Section]]] = {
     "accuracy": ("Accuracy and robustness", accuracy_comparison),
 }
+
+#: Section key → function computing (into the cache) what that section needs of one network,
+#: so ``report(jobs > 1)`` can spread the per-checkpoint work over its page workers.
+COMPARE_PREFETCH: dict[str, Callable[[RecurrentNetwork, Context], object]] = {}
+
+
+def prefetch(key: str, net: RecurrentNetwork, ctx: Context) -> None:
+    """Fill the cache with section ``key``'s per-network analyses of ``net``.
+
+    Errors are left for the section itself to meet and show: a failure here only means the
+    comparison page computes (and fails) again.
+    """
+    try:
+        COMPARE_PREFETCH[key](net, ctx)
+    except Exception:
+        return
 
 
 def check_compare_sections(sections: Sequence[str] | None) -> list[str]:

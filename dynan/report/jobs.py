@@ -92,11 +92,12 @@ def get_settings(preset: str | Settings) -> Settings:
     return PRESETS[preset]
 
 
-class TaskStore:
-    """Tasks rebuilt from checkpoint specs, each built once per job (a build takes seconds)."""
+#: Tasks already built in this process, by spec (a build can take seconds; tasks are small).
+_TASKS: dict[str, SequenceTask] = {}
 
-    def __init__(self):
-        self._tasks: dict[str, SequenceTask] = {}
+
+class TaskStore:
+    """Tasks rebuilt from checkpoint specs, each built once per process."""
 
     def task(self, net: RecurrentNetwork) -> SequenceTask:
         """The task a checkpoint was trained on.
@@ -110,9 +111,9 @@ class TaskStore:
         if not spec:
             raise ValueError("the checkpoint records no task (save it with task={...})")
         key = json.dumps(spec, sort_keys=True)
-        if key not in self._tasks:
-            self._tasks[key] = load_task(spec)
-        return self._tasks[key]
+        if key not in _TASKS:
+            _TASKS[key] = load_task(spec)
+        return _TASKS[key]
 
     def inputs(self, net: RecurrentNetwork, count: int) -> torch.Tensor:
         """The first ``count`` test inputs (count, T, D) of the checkpoint's task, in float64."""

@@ -14,14 +14,29 @@ does not exist.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
+from queue import Empty
+from typing import Any
 
+import torch
+
+from dynan.checkpoint import load
 from dynan.report.builder import Page, render_index, write_atomic
 from dynan.report.cache import AnalysisCache
-from dynan.report.compare import PAGE_NAME, check_compare_sections, compare_page
+from dynan.report.compare import (
+    COMPARE_PREFETCH,
+    COMPARE_SECTIONS,
+    PAGE_NAME,
+    check_compare_sections,
+    compare_page,
+    prefetch,
+)
 from dynan.report.jobs import (
     Context,
     Progress,
@@ -76,6 +91,92 @@ def checkpoint_page(
     return page
 
 
+@dataclass(frozen=True)
+class _PageJob:
+    """Everything a worker process needs to build and save one checkpoint's page."""
+
+    path: str
+    name: str
+    out: str
+    sections: tuple[str, ...]
+    prefetch: tuple[str, ...]
+    settings: Settings
+    cache: bool
+    links: tuple[tuple[str, str], ...]
+
+
+def _run_page_job(
+    job: _PageJob, net: RecurrentNetwork, ctx: Context, progress: Progress
+) -> dict[str, Any]:
+    """Build and save one page, then compute what the comparison page needs of ``net``."""
+    page = checkpoint_page(job.name, net, ctx, sections=job.sections, progress=progress)
+    page.save(job.out, job.name, links=job.links)
+    for key in job.prefetch:
+        progress.start(f"{job.name}: data for {COMPARE_SECTIONS[key][0]}")
+        prefetch(key, net, ctx)
+        progress.advance()
+    return page_entry(job.name, page)
+
+
+_QUEUE: Any = None
+
+
+class _QueueProgress:
+    """Progress of a worker process, sent to the parent's bar through a queue."""
+
+    def start(self, label: str) -> None:
+        _QUEUE.put(("start", label))
+
+    def advance(self) -> None:
+        _QUEUE.put(("advance", ""))
+
+
+def _init_worker(queue: Any) -> None:
+    global _QUEUE
+    _QUEUE = queue
+    torch.set_num_threads(1)  # one process per core
+
+
+def _worker(job: _PageJob) -> tuple[dict[str, Any], int, int]:
+    net = load(job.path, dtype=torch.float64)
+    ctx = Context(AnalysisCache(job.out, enabled=job.cache), job.settings)
+    entry = _run_page_job(job, net, ctx, _QueueProgress())  # type: ignore[arg-type]
+    return entry, ctx.cache.hits, ctx.cache.misses
+
+
+def _run_parallel(jobs: list[_PageJob], workers: int, bar: Progress) -> list[tuple]:
+    """Run page jobs in ``workers`` spawned processes, relaying their progress to ``bar``."""
+    context = multiprocessing.get_context("spawn")  # fork is unsafe with torch's thread pools
+    queue = context.Queue()
+
+    def drain() -> None:
+        while True:
+            try:
+                kind, label = queue.get_nowait()
+            except Empty:
+                return
+            if kind == "start":
+                bar.start(label)
+            else:
+                bar.advance()
+
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(queue,)
+    ) as pool:
+        futures = [pool.submit(_worker, job) for job in jobs]
+        pending = set(futures)
+        try:
+            while pending:
+                _, pending = wait(pending, timeout=0.2)
+                drain()
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        results = [f.result() for f in futures]
+    drain()
+    return results
+
+
 def report(
     checkpoints: Sequence[str | os.PathLike],
     *,
@@ -85,6 +186,7 @@ def report(
     compare_sections: Sequence[str] | None = None,
     preset: str | Settings = "fast",
     cache: bool = True,
+    jobs: int = 1,
     progress: bool = True,
     title: str = "dynan report",
 ) -> ReportSummary:
@@ -107,6 +209,9 @@ def report(
     cache : bool
         Read analysis results cached in ``out/.cache`` by earlier runs (fresh results are
         always written there), so a second run only redraws.
+    jobs : int
+        Checkpoint pages built at once, each in its own process with one torch thread
+        (1: in this process; 0: one per CPU core).
     progress : bool
         Show one progress bar over the whole job.
     title : str
@@ -121,7 +226,7 @@ def report(
     Raises
     ------
     ValueError
-        No checkpoints, an unknown section or preset.
+        No checkpoints, an unknown section or preset, a negative ``jobs``.
     dynan.CheckpointError
         A checkpoint that cannot be loaded; all are loaded before anything is computed.
 
@@ -129,8 +234,11 @@ def report(
     -----
     A section whose analysis raises shows ``ExceptionType: message`` on its page and the job
     carries on. Every file is written atomically (temporary file + ``os.replace``), pages one
-    by one and the index last. Cost: the sum of the sections' analyses (cached), plus
-    O(figures) for drawing; the "fast" preset aims at seconds per 64-unit checkpoint.
+    by one and the index last. With ``jobs > 1`` the per-checkpoint analyses of the comparison
+    page are computed (into the cache) by the page workers, so the comparison page, built last
+    in this process, mostly reads and draws. Cost: the sum of the sections' analyses (cached),
+    plus O(figures) for drawing, divided among ``jobs`` processes; the "fast" preset aims at
+    seconds per 64-unit checkpoint.
 
     References
     ----------
@@ -151,23 +259,46 @@ def report(
     started = time.perf_counter()
     settings = get_settings(preset)
     keys = _check_sections(sections)
+    if not isinstance(jobs, int) or jobs < 0:
+        raise ValueError(f"jobs must be a non-negative integer, got {jobs!r}")
     named = load_checkpoints(checkpoints)
     with_compare = compare and len(named) > 1
     compare_keys = check_compare_sections(compare_sections) if with_compare else []
+    prefetch_keys = tuple(k for k in compare_keys if k in COMPARE_PREFETCH)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     ctx = Context(AnalysisCache(out, enabled=cache), settings)
     links = [("Index", f"{INDEX}.html")]
     if with_compare:
         links.append(("Comparison", f"{PAGE_NAME}.html"))
-    total = len(named) * len(keys) + len(compare_keys)
+    page_jobs = [
+        _PageJob(
+            net.checkpoint.path,
+            name,
+            str(out),
+            tuple(keys),
+            prefetch_keys,
+            settings,
+            cache,
+            tuple(links),
+        )
+        for name, net in named
+    ]
+    workers = min(len(named), jobs or os.cpu_count() or 1)
+    total = len(named) * (len(keys) + len(prefetch_keys)) + len(compare_keys)
     bar = Progress(total, enabled=progress, desc="dynan report")
-    entries = []
+    hits = misses = 0
     try:
-        for name, net in named:
-            page = checkpoint_page(name, net, ctx, sections=keys, progress=bar)
-            page.save(out, name, links=links)
-            entries.append(page_entry(name, page))
+        if workers > 1:
+            results = _run_parallel(page_jobs, workers, bar)
+            entries = [entry for entry, _, _ in results]
+            hits = sum(r[1] for r in results)
+            misses = sum(r[2] for r in results)
+        else:
+            entries = [
+                _run_page_job(job, net, ctx, bar)
+                for job, (_, net) in zip(page_jobs, named, strict=True)
+            ]
         if with_compare:
             page = compare_page(named, ctx, sections=compare_keys, progress=bar)
             page.save(out, PAGE_NAME, links=links)
@@ -179,8 +310,8 @@ def report(
         out=str(out),
         preset=settings.name,
         pages=tuple(entries),
-        cache_hits=ctx.cache.hits,
-        cache_misses=ctx.cache.misses,
+        cache_hits=hits + ctx.cache.hits,
+        cache_misses=misses + ctx.cache.misses,
         seconds=round(time.perf_counter() - started, 3),
     )
     _write_index(summary, out, links=links)

@@ -347,3 +347,19 @@ def test_shape_traces_follow_the_controller_equations():
         shape_traces(relu, torch.zeros(1, 5, 1))
     with pytest.raises(ValueError, match="expects inputs"):
         shape_traces(net, torch.zeros(1, 5, 2))
+
+
+@pytest.mark.slow  # spawns two worker processes, each importing torch
+def test_report_parallel_jobs_match_serial(tmp_path):
+    paths = [make_checkpoint(tmp_path, a) for a in ("relu", "arun")]
+    serial = dynan.report.report(paths, out=tmp_path / "serial", progress=False)
+    parallel = dynan.report.report(paths, out=tmp_path / "parallel", progress=False, jobs=2)
+    assert parallel.ok and parallel.cache_misses == serial.cache_misses
+    for entry_s, entry_p in zip(serial.pages, parallel.pages, strict=True):
+        assert entry_s["name"] == entry_p["name"]
+        assert [s["status"] for s in entry_s["sections"]] == [
+            s["status"] for s in entry_p["sections"]
+        ]
+        assert entry_s["values"] == entry_p["values"]
+    html = (tmp_path / "parallel" / "arun-s0.html").read_text()
+    assert html.count("<img") == (tmp_path / "serial" / "arun-s0.html").read_text().count("<img")
