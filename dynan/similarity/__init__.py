@@ -1,19 +1,58 @@
-"""Representational similarity that says when it can be trusted (CKA and its diagnostics)."""
+"""Representational similarity that says when it can be trusted: CKA and its diagnostics.
+
+Compute: :func:`cka` (linear/RBF, biased/debiased), :func:`hsic`, :func:`cka_map` and
+:func:`cka_time_map`, exact :class:`StreamingCKA` over batches, :class:`MinibatchCKA`
+(Nguyen et al.), other measures (Procrustes/shape, CCA, SVCCA, RSA), permutation tests and
+bootstrap intervals. Trust: the Davari et al. diagnostics in :mod:`~dynan.similarity.translation`
+and :mod:`~dynan.similarity.reliability`, gathered into a verdict by :func:`assess_reliability`.
+Networks: representations of checkpoints, the CKA-map manipulation experiment, and the
+comparison of many checkpoints (:func:`compare_checkpoints`). REFERENCES.md §5.
+"""
 
 from dynan.similarity._checks import CKAWarning, SimilarityError
 from dynan.similarity.cka import KERNELS, cka, cka_matrix
 from dynan.similarity.hsic import hsic, linear_gram, rbf_gram
+from dynan.similarity.inference import BootstrapCI, PermutationTest, bootstrap_ci, permutation_test
+from dynan.similarity.maps import CKAMap, cka_map, cka_time_map
+from dynan.similarity.measures import (
+    SIMILARITIES,
+    angular_shape_distance,
+    cca_correlations,
+    mean_cca_r2,
+    procrustes_distance,
+    procrustes_similarity,
+    rsa,
+    svcca,
+)
+from dynan.similarity.minibatch import MinibatchCKA, minibatch_cka
 from dynan.similarity.streaming import StreamingCKA, streaming_cka
 
 __all__ = [
     "KERNELS",
+    "SIMILARITIES",
+    "BootstrapCI",
+    "CKAMap",
     "CKAWarning",
+    "MinibatchCKA",
+    "PermutationTest",
     "SimilarityError",
     "StreamingCKA",
+    "angular_shape_distance",
+    "bootstrap_ci",
+    "cca_correlations",
     "cka",
+    "cka_map",
     "cka_matrix",
+    "cka_time_map",
     "hsic",
     "linear_gram",
+    "mean_cca_r2",
+    "minibatch_cka",
+    "permutation_test",
+    "procrustes_distance",
+    "procrustes_similarity",
     "rbf_gram",
+    "rsa",
     "streaming_cka",
+    "svcca",
 ]
