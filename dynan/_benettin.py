@@ -1,0 +1,233 @@
+"""The kernel of Benettin's QR method, shared by :mod:`dynan.lyapunov` and
+:mod:`dynan.finite_time`.
+
+:func:`prepare` validates the arguments at the public boundary and draws the starting states
+and random orthonormal tangent bases from one seed. :func:`evolve` advances a batch of states
+and k tangent vectors with ``system.step_and_jvp`` (J at the pre-step state, never Jᵀ),
+re-orthonormalises by QR every ``qr_every`` steps and hands the summed log |diag R| of each block
+of steps to a callback. Finiteness is checked once per block; on failure the block is replayed
+step by step (:func:`_locate`) to name the exact step, so the check costs nothing otherwise.
+
+References: Benettin, Galgani, Giorgilli, Strelcyn (1980), Meccanica 15; REFERENCES.md §2.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from scipy import stats
+from torch import Tensor
+
+from dynan.errors import SystemError_
+from dynan.system import DynamicalSystem, check_state
+
+#: About this many records of the running estimate (and finiteness checks) per run.
+RECORDS = 200
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What :func:`prepare` hands back: the system, starts (B, dim), tangents (B, dim, k), …"""
+
+    system: DynamicalSystem
+    x: Tensor
+    tangents: Tensor
+    inputs: Tensor | None
+    trials: int
+    k: int
+    dt: float | None
+
+
+def count(name: str, value: Any, *, minimum: int = 0) -> int:
+    """``value`` as an int ≥ ``minimum``, else a ``SystemError_`` naming the argument."""
+    if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < minimum:
+        raise SystemError_(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def progress_options(progress: bool) -> dict:
+    """tqdm options: shown only for runs longer than a second, and only if ``progress``."""
+    return {"disable": not progress, "delay": 1.0, "unit": "step", "leave": False}
+
+
+def t_interval(samples: np.ndarray, *, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    """Student-t interval of the mean over axis 0; NaN where fewer than two samples."""
+    n = samples.shape[0]
+    if n < 2:
+        nan = np.full(samples.shape[1:], np.nan)
+        return nan, nan.copy()
+    with np.errstate(invalid="ignore"):
+        mean = samples.mean(axis=0)
+        half = stats.t.ppf(0.5 + confidence / 2, n - 1) * samples.std(axis=0, ddof=1)
+        half = half / math.sqrt(n)
+        return mean - half, mean + half
+
+
+def prepare(
+    system: Any,
+    *,
+    k: int | None,
+    inputs: Tensor | np.ndarray | None,
+    trials: int | None,
+    seed: int,
+    h0: Tensor | np.ndarray | None,
+    dt: float | None,
+    steps: int,
+) -> Setup:
+    """Validate everything at the public boundary; draw starts and tangent bases from ``seed``."""
+    if not isinstance(system, DynamicalSystem):
+        from dynan.adapters import as_system
+
+        system = as_system(system)
+    k = system.dim if k is None else count("k", k, minimum=1)
+    if k > system.dim:
+        raise SystemError_(f"k={k} exceeds the state dimension {system.dim} of {system.name}")
+    seed = count("seed", seed)
+    if trials is not None:
+        trials = count("trials", trials, minimum=1)
+    inputs = _check_inputs(system, inputs, steps=steps)
+    if h0 is not None:
+        h0 = check_state(system, torch.as_tensor(h0), where="h0")
+    if trials is None:
+        batches = [len(t) for t in (inputs, h0) if t is not None and len(t) > 1]
+        trials = batches[0] if batches else 1
+    if inputs is not None and inputs.shape[0] != trials:
+        if inputs.shape[0] != 1:
+            raise SystemError_(
+                f"inputs has {inputs.shape[0]} sequences but trials={trials} "
+                "(give one sequence per trial, or one shared by all)"
+            )
+        inputs = inputs.expand(trials, -1, -1)
+    generator = torch.Generator().manual_seed(seed)
+    if h0 is None:
+        x = system.initial_state(trials, generator=generator).to(system.dtype)
+    else:
+        x = h0
+        if x.shape[0] == 1:
+            x = x.expand(trials, -1)
+        elif x.shape[0] != trials:
+            raise SystemError_(f"h0 has {x.shape[0]} states but trials={trials}")
+    basis = torch.randn(trials, system.dim, k, generator=generator, dtype=system.dtype)
+    tangents = torch.linalg.qr(basis)[0]
+    if dt is None:
+        dt = system.dt
+    elif not (isinstance(dt, int | float) and math.isfinite(dt) and dt > 0):
+        raise SystemError_(f"dt must be a positive finite number, got {dt!r}")
+    return Setup(system, x, tangents, inputs, trials, k, None if dt is None else float(dt))
+
+
+def _check_inputs(
+    system: DynamicalSystem, inputs: Tensor | np.ndarray | None, *, steps: int
+) -> Tensor | None:
+    if inputs is None:
+        return None  # a driven system then uses its default input, or says that it needs one
+    if system.input_dim == 0:
+        raise SystemError_(f"{system.name} is autonomous (input_dim=0) but inputs were given")
+    inputs = torch.as_tensor(inputs, dtype=system.dtype)
+    if inputs.ndim != 3 or inputs.shape[1] < steps or inputs.shape[2] != system.input_dim:
+        raise SystemError_(
+            f"inputs must have shape (batch, >= {steps}, {system.input_dim}) for "
+            f"{system.name} (transient + measured steps), got {tuple(inputs.shape)}"
+        )
+    if not torch.isfinite(inputs).all():
+        raise SystemError_("inputs contain NaN or inf")
+    return inputs
+
+
+def evolve(
+    system: DynamicalSystem,
+    x: Tensor,
+    tangents: Tensor | None,
+    inputs: Tensor | None,
+    *,
+    start: int,
+    steps: int,
+    qr_every: int = 1,
+    block: int | None = None,
+    on_block: Callable[[int, Tensor], None] | None = None,
+    bar: Any = None,
+) -> tuple[Tensor, Tensor | None]:
+    """Advance ``steps`` steps from input index ``start``; tangents None evolves the state only.
+
+    ``block`` (a multiple of ``qr_every``; default all steps) sets how often finiteness is
+    checked and ``on_block(steps_done, summed log|diag R| (B, k))`` is called; a QR closes
+    every block.
+    """
+    block = steps if block is None else block
+    done = 0
+    while done < steps:
+        n = min(block, steps - done)
+        args = (system, x, tangents, inputs, start + done, n, qr_every)
+        new_x, new_tangents, logsum = _block(*args)
+        finite = bool(torch.isfinite(new_x).all())
+        if new_tangents is not None:  # log|R_ii| = −inf is legitimate (a collapsed direction)
+            finite = finite and not bool(torch.isnan(logsum).any() or torch.isposinf(logsum).any())
+        if not finite:
+            _locate(*args)
+        x, tangents, done = new_x, new_tangents, done + n
+        if on_block is not None:
+            on_block(done, logsum)
+        if bar is not None:
+            bar.update(n)
+    return x, tangents
+
+
+def _block(
+    system: DynamicalSystem,
+    x: Tensor,
+    tangents: Tensor | None,
+    inputs: Tensor | None,
+    start: int,
+    steps: int,
+    qr_every: int,
+) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    if tangents is None:
+        for t in range(start, start + steps):
+            x = system.step(x, None if inputs is None else inputs[:, t])
+        return x, None, None
+    logsum = torch.zeros(x.shape[0], tangents.shape[2], dtype=x.dtype)
+    for i in range(steps):
+        u = None if inputs is None else inputs[:, start + i]
+        x, tangents = system.step_and_jvp(x, u, tangents)
+        if (i + 1) % qr_every == 0 or i == steps - 1:
+            tangents, r = torch.linalg.qr(tangents)
+            logsum = logsum + r.diagonal(dim1=-2, dim2=-1).abs().log()
+    return x, tangents, logsum
+
+
+def _locate(
+    system: DynamicalSystem,
+    x: Tensor,
+    tangents: Tensor | None,
+    inputs: Tensor | None,
+    start: int,
+    steps: int,
+    qr_every: int,
+) -> None:
+    """Replay a block that went non-finite one step at a time and raise naming the step."""
+    for i in range(steps):
+        u = None if inputs is None else inputs[:, start + i]
+        if tangents is None:
+            x = system.step(x, u)
+        else:
+            x, tangents = system.step_and_jvp(x, u, tangents)
+        if not torch.isfinite(x).all():
+            raise SystemError_(
+                f"{system.name}: the state became non-finite (NaN or inf) at step {start + i + 1}"
+            )
+        if tangents is not None:
+            if not torch.isfinite(tangents).all():
+                raise SystemError_(
+                    f"{system.name}: the tangent vectors became non-finite at step "
+                    f"{start + i + 1} (non-finite Jacobian, or overflow: lower qr_every)"
+                )
+            if (i + 1) % qr_every == 0 or i == steps - 1:
+                tangents = torch.linalg.qr(tangents)[0]
+    raise SystemError_(
+        f"{system.name}: non-finite values between steps {start + 1} and {start + steps}"
+    )
