@@ -171,7 +171,8 @@ def load(
     Parameters
     ----------
     path : path to a ``.safetensors`` checkpoint written by ``models.save_checkpoint``.
-    dtype : optional dtype to cast the weights to (analyses use ``torch.float64``).
+    dtype : optional dtype to cast the weights to (analyses use ``torch.float64``); by default
+        the network has the dtype its weights were saved in.
     device : where to put the weights.
 
     Returns
@@ -224,6 +225,9 @@ def load(
         if not torch.isfinite(tensor).all():
             bad = int((~torch.isfinite(tensor)).sum())
             raise CheckpointError(f"{path}: tensor {name!r} has {bad} non-finite values")
+    stored = {tensor.dtype for tensor in tensors.values()}
+    if len(stored) == 1:  # keep the saved precision: a float64 network stays float64
+        model.to(stored.pop())
     model.load_state_dict(tensors)
     model.to(device=device, dtype=dtype) if dtype is not None else model.to(device=device)
     model.eval()

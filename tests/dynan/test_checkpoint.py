@@ -118,6 +118,20 @@ def test_load_float64_eval_mode_and_output_mode(tmp_path):
     assert dynan.load(str(path)).readout.weight.dtype == torch.float32  # default: as saved
 
 
+@pytest.mark.parametrize("saved", [torch.float64, torch.float16])
+def test_saved_precision_is_kept(tmp_path, saved):
+    net = _net().to(saved)
+    path = save_checkpoint(net, tmp_path / "p.safetensors")
+    loaded = dynan.load(path)
+    assert all(p.dtype == saved for p in loaded.parameters())
+    for u, v in zip(net.state_dict().values(), loaded.state_dict().values(), strict=True):
+        assert torch.equal(u, v)
+    x = torch.randn(2, 4, 2, dtype=saved)
+    if saved == torch.float64:
+        assert torch.equal(net.eval()(x).logits, loaded(x).logits)
+    assert dynan.load(path, dtype=torch.float32).readout.weight.dtype == torch.float32
+
+
 def test_save_is_atomic_and_leaves_no_temporary(tmp_path):
     _, path = _save(tmp_path, "relu", name="sub/dir/a.safetensors")
     assert path.exists()
