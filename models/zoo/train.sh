@@ -5,20 +5,24 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 DYNAN=${DYNAN:-.venv/bin/dynan}
 Z=models/zoo
-common="--task digits --hidden-size 64 --batch-size 64 --lr 0.002 --threads 1 --quiet"
+common="--task digits --hidden-size 64 --lr 0.002 --threads 1 --quiet"
 lane_a() {
-  $DYNAN train relu $common --epochs 60 --seed 0 --out $Z/relu-digits-s0.safetensors
-  $DYNAN train relu $common --epochs 60 --seed 1 --out $Z/relu-digits-s1.safetensors
-  $DYNAN train softplus $common --epochs 60 --seed 0 --out $Z/softplus-digits-s0.safetensors
-  $DYNAN train gamma-homogeneous $common --epochs 60 --seed 0 --out $Z/gamma-homogeneous-digits-s0.safetensors
-  $DYNAN train gru $common --epochs 60 --seed 0 --out $Z/gru-digits-s0.safetensors
+  $DYNAN train relu $common --batch-size 32 --epochs 50 --seed 0 --out $Z/relu-digits-s0.safetensors
+  $DYNAN train relu $common --batch-size 64 --epochs 60 --seed 1 --out $Z/relu-digits-s1.safetensors
+  $DYNAN train softplus $common --batch-size 32 --epochs 50 --seed 0 --out $Z/softplus-digits-s0.safetensors
+  $DYNAN train gamma-homogeneous $common --batch-size 32 --epochs 50 --seed 0 \
+    --out $Z/gamma-homogeneous-digits-s0.safetensors
+  $DYNAN train gru $common --batch-size 32 --epochs 50 --seed 0 --out $Z/gru-digits-s0.safetensors
   $DYNAN train gru --task flipflop --bits 3 --hidden-size 32 --batch-size 64 --lr 0.005 \
     --epochs 25 --seed 0 --threads 1 --quiet --out $Z/gru-flipflop3-s0.safetensors
 }
 lane_b() {
-  $DYNAN train arun $common --controller-size 16 --epochs 50 --seed 0 --out $Z/arun-digits-s0.safetensors
-  $DYNAN train arun $common --controller-size 16 --epochs 50 --seed 1 --out $Z/arun-digits-s1.safetensors
-  $DYNAN train gamma-heterogeneous $common --epochs 60 --seed 0 --out $Z/gamma-heterogeneous-digits-s0.safetensors
+  $DYNAN train arun $common --batch-size 64 --controller-size 16 --epochs 50 --seed 0 \
+    --out $Z/arun-digits-s0.safetensors
+  $DYNAN train arun $common --batch-size 32 --controller-size 16 --epochs 40 --seed 1 \
+    --out $Z/arun-digits-s1.safetensors
+  $DYNAN train gamma-heterogeneous $common --batch-size 32 --epochs 50 --seed 0 \
+    --out $Z/gamma-heterogeneous-digits-s0.safetensors
 }
 lane_a > /tmp/zoo_lane_a.log 2>&1 &
 a=$!
