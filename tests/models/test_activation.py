@@ -105,6 +105,11 @@ def test_gamma_stable_for_large_nx(dtype, n):
     torch.testing.assert_close(gamma_dx(x, n, 1.0), torch.tensor([0.0, 0.0], dtype=dtype))
     torch.testing.assert_close(gamma_ds(x, n, 0.3), torch.tensor([0.0, 1.0 - big], dtype=dtype))
     torch.testing.assert_close(gamma_dn(x, n, 0.3), torch.tensor([0.0, 0.0], dtype=dtype))
+    # autograd through γ (used for Jacobians) is finite there too, and equals the limits
+    xg, ng, sg = (torch.as_tensor(v, dtype=dtype).requires_grad_() for v in (x, n, 0.3))
+    grads = torch.autograd.grad(gamma(xg, ng, sg).sum(), (xg, ng, sg))
+    assert all(torch.isfinite(g).all() for g in grads)
+    torch.testing.assert_close(grads[0], torch.tensor([0.0, 0.7], dtype=dtype))
 
 
 # -- derivatives -----------------------------------------------------------------------------
