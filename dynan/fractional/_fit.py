@@ -16,7 +16,9 @@ from numpy.typing import ArrayLike
 
 from dynan.fractional._derivative import _as_signal, _check_dt, _check_method, derivative
 from dynan.fractional._search import (
+    COMBINE,
     TINY,
+    baseline_scale,
     baseline_trace,
     bootstrap_alpha,
     grid_moments,
@@ -52,10 +54,11 @@ class FractionalFit(Result):
         Fitted order per series (the response's shape without time and realisation axes);
         NaN where the series cannot be fitted (``valid`` False).
     gain, offset : ndarray (...)
-        Linear coefficients: target ≈ gain·D^α[source] + transient·D^α[1] + offset.
+        Linear coefficients: target ≈ gain·D^α[source] + transient·τ_α + offset.
     transient : ndarray (...)
-        Coefficient of D^α[1] = t^{−α}/Γ(1 − α) (the trace a non-zero baseline leaves in a
-        Grünwald–Letnikov derivative); 0 for the spectral method, whose DC term is zeroed.
+        Coefficient of τ_α, the trace a unit baseline leaves in a Grünwald–Letnikov derivative,
+        D^α[1] ∝ t^{−α}/Γ(1 − α), scaled to 1 at the first fitted sample (so that it stays
+        defined at integer α); 0 for the spectral method, whose DC term is zeroed.
     residual : ndarray (...)
         Relative residual 1 − R² at ``alpha`` over the fit range (0 is a perfect fit).
     ci : ndarray (..., 2)
@@ -69,7 +72,7 @@ class FractionalFit(Result):
         Which signal is matched (see ``convention``).
     convention : str
         The model in words, with the meaning of the sign of α.
-    method, dt, bounds, fit_range, resolution, realisations, bootstrap, confidence
+    method, dt, bounds, fit_range, resolution, realisations, combine, bootstrap, confidence
         The parameters that produced the fit.
     """
 
@@ -89,11 +92,12 @@ class FractionalFit(Result):
     fit_range: tuple[int, int]
     resolution: float
     realisations: int
+    combine: str
     bootstrap: int
     confidence: float
 
     def predict(self, response: ArrayLike, stimulus: ArrayLike) -> np.ndarray:
-        """The fitted target, gain·D^α[source] + transient·D^α[1] + offset, for each series.
+        """The fitted target, gain·D^α[source] + transient·τ_α + offset, for each series.
 
         ``response`` and ``stimulus`` are (..., T) series broadcasting against ``alpha``
         (e.g. one realisation, or the mean over realisations); NaN where ``valid`` is False.
@@ -106,9 +110,11 @@ class FractionalFit(Result):
         alpha = np.broadcast_to(alpha, shape)
         out = self.gain[..., None] * derivative(x, alpha, self.dt, method=self.method)
         if self.method == "gl":
-            out = out + self.transient[..., None] * baseline_trace(alpha, x.shape[-1], self.dt)
+            trace = baseline_trace(alpha, x.shape[-1], self.fit_range[0])
+            with np.errstate(invalid="ignore"):
+                out = out + self.transient[..., None] * trace
         out = out + self.offset[..., None]
-        return np.where(self.valid[..., None], out, np.nan)
+        return np.where(self.valid[..., None] & np.isfinite(out), out, np.nan)
 
 
 # -- validation ------------------------------------------------------------------------------
@@ -198,6 +204,7 @@ def fit_fractional_order(
     bounds: tuple[float, float] = (-1.0, 1.0),
     target: str = "stimulus",
     realisation_axis: int | None = None,
+    combine: str = "mean",
     fit_range: tuple[int, int] | None = None,
     resolution: float = 0.05,
     bootstrap: int = 200,
@@ -226,8 +233,15 @@ def fit_fractional_order(
         neuron that differentiates its input. The two are negatives of each other for a pure
         fractional operator; the result states its convention.
     realisation_axis : int or None
-        Axis of the response holding independent noise realisations: they share α, gain and
-        offset (pooled least squares) and are resampled for the bootstrap interval.
+        Axis of the response holding independent noise realisations of the same series; they
+        are combined (``combine``) and resampled for the bootstrap interval.
+    combine : {"mean", "stack"}, default "mean"
+        ``"mean"``: fit the average over realisations of response and stimulus (the paper
+        averages responses before differentiating; with ``target="stimulus"`` the response
+        noise enters the regressor D^α[response], and averaging shrinks the bias this
+        errors-in-variables noise causes). ``"stack"``: lay the realisations end to end as one
+        record sharing α, gain and offset — for stimuli that differ between realisations
+        (e.g. noise drives), whose average would cancel.
     fit_range : (int, int) or None
         Samples [start, stop) entering the loss (e.g. to drop an onset transient); the
         derivative itself always uses the whole record. Default: all samples.
@@ -257,20 +271,23 @@ def fit_fractional_order(
     -----
     For each α the best (gain, offset) — and for Grünwald–Letnikov the coefficient of the
     baseline transient D^α[1] = t^{−α}/Γ(1 − α), so that a response's non-zero baseline leaves
-    no trace — is the linear least-squares solution, pooled over realisations and computed in
-    closed form from running sums (partial covariances). The loss, 1 − R² over ``fit_range``,
+    no trace — is the linear least-squares solution for the combined record, computed in
+    closed form from per-realisation sums (partial covariances; Gram matrices over pairs of
+    realisations for ``"mean"``). The loss, 1 − R² over ``fit_range``,
     is evaluated on a grid of step ``resolution`` over ``bounds``; the best grid point is
     refined by the vertex of the parabola through it and its neighbours, then polished by a
     second parabola through exact losses at ±``resolution``/4 around it (so a coarse grid
     still gives an accurate α); a minimum on a bound is flagged in ``at_bound``. The
     bootstrap draws realisations with replacement and reuses the per-realisation sums, so
-    each resample costs O(G M) rather than new derivatives (grid and first parabola only).
+    each resample costs O(G M R) rather than new derivatives (grid and first parabola only,
+    shifted by the polish of the full-sample estimate).
     A constant response (a silent neuron) gives ``valid`` False and NaN values rather than an
     error; a constant stimulus is an error.
 
     Cost: G = (high − low)/resolution + 4 orders, S = R·M series of T samples:
-    O(G S T log T) time for the derivatives, O(B G M) for B bootstrap resamples; memory
-    O(G S) for the sums plus blocks of ~2·10⁶ numbers.
+    O(G S T log T) time for the derivatives (+ O(G R S T) for the ``"mean"`` Gram sums),
+    O(B G M R²) (``"stack"``: O(B G M R)) for B bootstrap resamples; memory O(G S R) for the
+    sums plus blocks of ~2·10⁶ numbers.
 
     References
     ----------
@@ -295,29 +312,41 @@ def fit_fractional_order(
     _check_method(method)
     dt = _check_dt(dt)
     lo, hi = _check_options(target, bounds, resolution, bootstrap, confidence)
+    if combine not in COMBINE:
+        raise ValueError(
+            f"combine must be one of {', '.join(map(repr, COMBINE))}, got {combine!r}"
+        )
+    mean = combine == "mean"
     resp, stim, batch = _prepare(response, stimulus, realisation_axis)
     realisations, steps = resp.shape[0], resp.shape[-1]
     start, stop = _check_range(fit_range, steps)
-    if not _varies(stim[..., start:stop]).all():
+
+    def varies(x: np.ndarray, window: slice = slice(None)) -> np.ndarray:
+        """Per series (M,): the combined record is not constant over ``window``."""
+        return _varies(x.mean(0)[..., window]) if mean else _varies(x[..., window]).any(0)
+
+    if not varies(stim, slice(start, stop)).all():
         raise ValueError(
             f"the stimulus is constant over samples [{start}, {stop}) for some series: "
             "no fractional order links a constant stimulus to a response"
         )
     source, y = (resp, stim) if target == "stimulus" else (stim, resp)
-    valid = _varies(source).any(0) & _varies(y[..., start:stop]).any(0)
+    valid = varies(source) & varies(y, slice(start, stop))
     source_mean = source.mean(axis=(0, 2))
     target_mean = y[..., start:stop].mean(axis=(0, 2))
     source = source - source_mean[:, None]
     y = y - target_mean[:, None]
 
     grid = np.linspace(lo, hi, max(3, math.ceil((hi - lo) / resolution - 1e-9) + 1))
-    moments = grid_moments(source, y, grid, method=method, dt=dt, window=(start, stop))
+    at = {"method": method, "dt": dt, "window": (start, stop), "mean": mean}
+    moments = grid_moments(source, y, grid, **at)
     loss = solve(moments, np.ones((1, realisations)))["loss"][0].T  # (M, G)
     alpha, at_bound = refine(loss, grid)
+    on_grid = alpha
     alpha = np.where(valid, alpha, np.nan)
 
     # polish: a second parabola through exact losses at α ± step/4, then the coefficients
-    at = {"source": source, "y": y, "method": method, "dt": dt, "window": (start, stop)}
+    at.update(source=source, y=y)
     order = np.where(valid, alpha, 0.0)
     delta = 0.25 * (grid[1] - grid[0])
     centre = solve_at(order, **at)
@@ -329,13 +358,15 @@ def fit_fractional_order(
         centre = solve_at(order, **at)
     gain, transient = centre["gain"], centre["transient"]
     offset = centre["offset"] + target_mean
-    transient = transient - gain * source_mean if method == "gl" else transient
+    if method == "gl":  # D^α[s − s̄] = D^α[s] − s̄ D^α[1]
+        transient = transient - gain * source_mean * baseline_scale(order, start, dt)
 
     ci = np.full((alpha.size, 2), np.nan)
     if bootstrap > 0 and realisations > 1:
         draws = bootstrap_alpha(moments, grid, realisations, bootstrap, seed)[:, valid]
         tail = 100 * (1 - confidence) / 2
-        ci[valid] = np.percentile(draws, [tail, 100 - tail], axis=0).T
+        polish = (alpha - on_grid)[valid]  # resamples use the grid parabola: same shift
+        ci[valid] = np.percentile(draws, [tail, 100 - tail], axis=0).T + polish[:, None]
 
     def shaped(a: np.ndarray) -> np.ndarray:
         return np.where(valid, a, np.nan).reshape(batch)
@@ -357,6 +388,7 @@ def fit_fractional_order(
         fit_range=(start, stop),
         resolution=float(resolution),
         realisations=realisations,
+        combine=combine,
         bootstrap=int(bootstrap) if realisations > 1 else 0,
         confidence=float(confidence),
     )

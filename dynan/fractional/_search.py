@@ -11,84 +11,155 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from dynan.fractional._derivative import _OPERATORS, derivative, gl_weights
+from dynan.fractional._derivative import _OPERATORS, derivative
 
 TINY = 1e-12
 CHUNK = 2_000_000  # elements per temporary block (memory bound of the grid and the bootstrap)
 
 
-def baseline_trace(alpha: np.ndarray, steps: int, dt: float) -> np.ndarray:
-    """D^α[1] by Grünwald–Letnikov: partial sums of the weights times dt^{−α}, (..., steps)."""
+def baseline_trace(alpha: ArrayLike, steps: int, start: int) -> np.ndarray:
+    """Shape of D^α[1] by Grünwald–Letnikov, scaled to 1 at sample ``start``: (..., steps).
+
+    D^α[1] at sample k is dt^{−α} z_k, z_k = Π_{j≤k} (j − 1 − (α − 1))/j = Π_{j≤k} (j − α)/j
+    (partial sums of the weights; ≈ t^{−α}/Γ(1 − α)). Scaled by z_start, the shape
+    ζ_k = Π_{start<j≤k} (j − α)/j stays continuous through integer α ≤ start, where z itself
+    vanishes on [start, ∞): so the loss has no jump there. Before ``start``,
+    ζ_k = Π_{k<j≤start} j/(j − α) (infinite at an integer α in (k, start]).
+    """
+    a = np.asarray(alpha, dtype=np.float64)[..., None]
+    j = np.arange(1, steps, dtype=np.float64)
+    ratios = (j - a) / j  # factor of sample j
+    ones = np.ones((*a.shape[:-1], 1))
+    after = np.cumprod(ratios[..., start:], axis=-1)
+    with np.errstate(divide="ignore"):
+        before = np.cumprod(1.0 / ratios[..., :start][..., ::-1], axis=-1)[..., ::-1]
+    return np.concatenate([before, ones, after], axis=-1)
+
+
+def baseline_scale(alpha: ArrayLike, start: int, dt: float) -> np.ndarray:
+    """dt^{−α} z_start: D^α[1] = baseline_scale · baseline_trace."""
     a = np.asarray(alpha, dtype=np.float64)
-    return np.cumsum(gl_weights(a, steps), axis=-1) * dt ** (-a[..., None])
+    j = np.arange(1, start + 1, dtype=np.float64)
+    return np.prod((j - a[..., None]) / j, axis=-1) * dt ** (-a)
+
+
+#: How realisations enter the fit: averaged before differentiating, or stacked as records.
+COMBINE = ("mean", "stack")
 
 
 @dataclass
 class Moments:
-    """Sums over the fit range: per order g, realisation r, series m (z: per g, m or g, 1)."""
+    """Sums over the fit range for order g, realisation r (and s), series m.
+
+    ``mean``: realisations will be averaged, so the quadratic sums are Gram matrices over
+    realisation pairs (x_r·x_s: (G, R, R, M)); otherwise only their diagonal, (G, R, M).
+    z sums are per order and series, (G, M') with M' = 1 or M; zero without a transient.
+    """
 
     length: int
+    mean: bool
     sx: np.ndarray  # (G, R, M)
-    sxx: np.ndarray
-    sxy: np.ndarray
     sxz: np.ndarray
     syz: np.ndarray
+    sxx: np.ndarray  # (G, R, R, M) or (G, R, M)
+    sxy: np.ndarray
     sy: np.ndarray  # (R, M)
-    syy: np.ndarray
-    sz: np.ndarray  # (G, M') — zero without a transient regressor
+    syy: np.ndarray  # (R, R, M) or (R, M)
+    sz: np.ndarray  # (G, M')
     szz: np.ndarray
 
 
-def compute_moments(x: np.ndarray, y: np.ndarray, z: np.ndarray | None) -> Moments:
+def compute_moments(x: np.ndarray, y: np.ndarray, z: np.ndarray | None, *, mean: bool) -> Moments:
     """x (G, R, M, L), y (R, M, L), z (G, M', L) or None."""
     zeros = np.zeros(x.shape[:1] + x.shape[2:3])
     zeros_grm = np.zeros(x.shape[:3])
+    if mean:
+        sxx = np.einsum("grml,gsml->grsm", x, x)
+        sxy = np.einsum("grml,sml->grsm", x, y)
+        syy = np.einsum("rml,sml->rsm", y, y)
+    else:
+        sxx = np.einsum("grml,grml->grm", x, x)
+        sxy = np.einsum("grml,rml->grm", x, y)
+        syy = np.einsum("rml,rml->rm", y, y)
     return Moments(
         length=x.shape[-1],
+        mean=mean,
         sx=x.sum(-1),
-        sxx=np.einsum("grml,grml->grm", x, x),
-        sxy=np.einsum("grml,rml->grm", x, y),
         sxz=zeros_grm if z is None else (x * z[:, None]).sum(-1),
         syz=zeros_grm if z is None else (y[None] * z[:, None]).sum(-1),
+        sxx=sxx,
+        sxy=sxy,
         sy=y.sum(-1),
-        syy=np.einsum("rml,rml->rm", y, y),
+        syy=syy,
         sz=zeros if z is None else z.sum(-1),
         szz=zeros if z is None else (z * z).sum(-1),
     )
 
 
 def concat(parts: list[Moments]) -> Moments:
+    """Join moments computed for consecutive blocks of orders."""
     first = parts[0]
-    cat = {
-        k: np.concatenate([getattr(p, k) for p in parts])
-        for k in ("sx", "sxx", "sxy", "sxz", "syz")
-    }
-    zcat = {k: np.concatenate([getattr(p, k) for p in parts]) for k in ("sz", "szz")}
-    return Moments(first.length, sy=first.sy, syy=first.syy, **cat, **zcat)
+    per_order = ("sx", "sxz", "syz", "sxx", "sxy", "sz", "szz")
+    joined = {k: np.concatenate([getattr(p, k) for p in parts]) for k in per_order}
+    return Moments(first.length, first.mean, sy=first.sy, syy=first.syy, **joined)
 
 
-def pool(weights: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """Σ_r weights[b, r] a[g, r, m] → (B, G, M), as one matrix product."""
+def _linear(weights: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """Σ_r w[b, r] a[g, r, m] → (B, G, M), one matrix product."""
     g, r, m = a.shape
     flat = np.ascontiguousarray(a.transpose(1, 0, 2)).reshape(r, g * m)
     return (weights @ flat).reshape(-1, g, m)
 
 
-def solve(m: Moments, weights: np.ndarray) -> dict[str, np.ndarray]:
-    """Pooled least squares y ≈ g x + e z + c for realisation weights (B, R): (B, G, M) each.
+def _quadratic(weights: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """Σ_rs w[b, r] w[b, s] a[g, r, s, m] → (B, G, M)."""
+    return np.einsum("br,bs,grsm->bgm", weights, weights, a, optimize=True)
 
-    Partial covariances (Frisch–Waugh): centre by the pooled means, partial out z, then
+
+def _pooled(m: Moments, weights: np.ndarray) -> dict[str, np.ndarray]:
+    """Sums of the combined record for realisation weights (B, R), each (B, G, M)-broadcastable.
+
+    ``mean``: the record is the weighted average Σ_r v_r (x_r, y_r), v = w/Σw, of length L;
+    ``stack``: the realisations laid end to end, w_r copies of each, of length L Σw.
+    """
+    total = weights.sum(1)[:, None, None]
+    if m.mean:
+        v = weights / weights.sum(1, keepdims=True)
+        return {
+            "n": np.full_like(total, m.length, dtype=np.float64),
+            "sx": _linear(v, m.sx),
+            "sxz": _linear(v, m.sxz),
+            "syz": _linear(v, m.syz),
+            "sxx": _quadratic(v, m.sxx),
+            "sxy": _quadratic(v, m.sxy),
+            "sy": (v @ m.sy)[:, None, :],
+            "syy": _quadratic(v, m.syy[None]),
+            "sz": m.sz[None],
+            "szz": m.szz[None],
+        }
+    linear = {k: _linear(weights, getattr(m, k)) for k in ("sx", "sxz", "syz", "sxx", "sxy")}
+    return {
+        "n": m.length * total,
+        "sy": (weights @ m.sy)[:, None, :],
+        "syy": (weights @ m.syy)[:, None, :],
+        "sz": total * m.sz[None],
+        "szz": total * m.szz[None],
+        **linear,
+    }
+
+
+def solve(m: Moments, weights: np.ndarray) -> dict[str, np.ndarray]:
+    """Least squares y ≈ g x + e z + c of the combined record, for weights (B, R): (B, G, M).
+
+    Partial covariances (Frisch–Waugh): centre by the record's means, partial out z, then
     g = C_xy·z / C_xx·z. Guards: C_zz = 0 (no transient regressor) skips the z step; a source
     collinear with (1, z) (C_xx·z ≈ 0) leaves the loss at 1 (nothing explained).
     """
-    total = weights.sum(1)  # (B,)
-    n = m.length * total[:, None, None]
-    sx, sxx, sxy, sxz, syz = (pool(weights, a) for a in (m.sx, m.sxx, m.sxy, m.sxz, m.syz))
-    sy = (weights @ m.sy)[:, None, :]
-    syy = (weights @ m.syy)[:, None, :]
-    sz = total[:, None, None] * m.sz[None]
-    szz = total[:, None, None] * m.szz[None]
+    p = _pooled(m, weights)
+    n, sx, sy, sz = p["n"], p["sx"], p["sy"], p["sz"]
+    sxx, sxy, syy, sxz, syz, szz = (p[k] for k in ("sxx", "sxy", "syy", "sxz", "syz", "szz"))
     cxx = sxx - sx * sx / n
     cxy = sxy - sx * sy / n
     cyy = syy - sy * sy / n
@@ -118,6 +189,7 @@ def grid_moments(
     method: str,
     dt: float,
     window: tuple[int, int],
+    mean: bool,
 ) -> Moments:
     """Moments of D^α[source] for every order of ``grid``, in blocks bounded by CHUNK."""
     start, stop = window
@@ -127,8 +199,8 @@ def grid_moments(
     for i in range(0, grid.size, block):
         orders = grid[i : i + block]
         x = _OPERATORS[method](source[None], orders[:, None, None], dt)[..., start:stop]
-        z = baseline_trace(orders, source.shape[-1], dt)[:, None, start:stop]
-        parts.append(compute_moments(x, yk, z if method == "gl" else None))
+        z = baseline_trace(orders, source.shape[-1], start)[:, None, start:stop]
+        parts.append(compute_moments(x, yk, z if method == "gl" else None, mean=mean))
     return concat(parts)
 
 
@@ -140,16 +212,17 @@ def solve_at(
     method: str,
     dt: float,
     window: tuple[int, int],
+    mean: bool,
 ) -> dict[str, np.ndarray]:
-    """Pooled least squares at one order per series (M,): loss and coefficients, each (M,)."""
+    """Least squares at one order per series (M,): loss and coefficients, each (M,)."""
     start, stop = window
     x = derivative(source, np.broadcast_to(order, source.shape[:-1]), dt, method=method)
     z = (
-        baseline_trace(order, source.shape[-1], dt)[None, :, start:stop]
+        baseline_trace(order, source.shape[-1], start)[None, :, start:stop]
         if method == "gl"
         else None
     )
-    sums = compute_moments(x[None, ..., start:stop], y[..., start:stop], z)
+    sums = compute_moments(x[None, ..., start:stop], y[..., start:stop], z, mean=mean)
     return {k: v[0, 0] for k, v in solve(sums, np.ones((1, source.shape[0]))).items()}
 
 
@@ -183,7 +256,8 @@ def bootstrap_alpha(
     """Orders refitted on ``draws`` resamples (with replacement) of the realisations: (B, M)."""
     rng = np.random.default_rng(seed)
     counts = rng.multinomial(realisations, np.full(realisations, 1 / realisations), size=draws)
-    block = max(1, CHUNK // (grid.size * sums.sx.shape[-1]))
+    pairs = realisations if sums.mean else 1
+    block = max(1, CHUNK // (grid.size * sums.sx.shape[-1] * pairs))
     out = []
     for i in range(0, draws, block):
         loss = solve(sums, counts[i : i + block].astype(np.float64))["loss"]

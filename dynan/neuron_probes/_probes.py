@@ -242,13 +242,21 @@ def probe_neurons(
     -----
     Protocol (Geadah et al. 2024, REFERENCES.md §1): all R·K sequences (realisations ×
     amplitudes) run as one batch of the network's own recurrence in float64. The matched
-    signal ("stimulus") is the drive; its fit against each neuron's response pools the
-    realisations (bootstrap interval over them). The population α fits the neuron-averaged
-    response ("α of the mean response" in the paper). With ``target="stimulus"`` (the paper's
-    convention) α < 0 marks a neuron that differentiates its input (adapts) and α > 0 one that
-    integrates it. What to expect: a ReLU neuron with no recurrence that stays active responds
-    with h = u x + b + ξ (proportional to the step) → α = 0; one with a self-connection of 1
+    signal ("stimulus") is the drive. For a step drive the fit uses the response averaged over
+    realisations (as the paper does; ``combine="mean"``), for a noise drive the realisations
+    are stacked (their drives differ); the bootstrap interval resamples realisations. The
+    population α fits the neuron-averaged response ("α of the mean response" in the paper).
+
+    With ``target="stimulus"`` (the paper's convention) α < 0 marks a neuron that
+    differentiates its input (adapts) and α > 0 one that integrates it. In that convention
+    the response's noise passes through D^α (an errors-in-variables bias towards orders that
+    amplify noise less): use several realisations, or ``target="response"``, whose noise
+    stays in the fitted signal.
+
+    What to expect: a ReLU neuron with no recurrence that stays active responds with
+    h = u x + b + ξ (proportional to the step) → α = 0; one with a self-connection of 1
     integrates, h_t = h_{t−1} + a_t → α = 1 exactly (Grünwald–Letnikov).
+
     Cost: the simulation, O(R K T) network steps on N neurons, plus the fit,
     O(G R K N T log T) for G = (bounds width)/resolution orders.
 
@@ -298,6 +306,7 @@ def probe_neurons(
         "bootstrap": bootstrap,
         "seed": seed,
         "realisation_axis": 0,
+        "combine": "mean" if drive == "step" else "stack",
     }
     neurons = fit_fractional_order(response, stimulus, **options)
     population = fit_fractional_order(response.mean(2), stimulus.mean(2), **options)
