@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import uuid
 from pathlib import Path
 
-from safetensors.torch import save_file
+from safetensors.torch import save
 
 from models._version import __version__
 from models.base import RecurrentNetwork
@@ -62,10 +62,13 @@ def save_checkpoint(
     path.parent.mkdir(parents=True, exist_ok=True)
     config = checkpoint_config(model, task=task, seed=seed, metrics=metrics, training=training)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    blob = save(tensors, metadata={METADATA_KEY: json.dumps(config, sort_keys=True)})
+    # written with open(), not mkstemp or safetensors.save_file, which both create mode-0600
+    # files: checkpoints must stay readable to other users (a shared zoo, cluster workers)
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
     try:
-        save_file(tensors, tmp, metadata={METADATA_KEY: json.dumps(config, sort_keys=True)})
+        with open(tmp, "xb") as fh:
+            fh.write(blob)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -138,6 +138,14 @@ def test_save_is_atomic_and_leaves_no_temporary(tmp_path):
     assert sorted(p.name for p in path.parent.iterdir()) == ["a.safetensors"]
 
 
+def test_saved_file_has_ordinary_permissions(tmp_path):
+    # the same mode as any file created here (umask respected), not mkstemp's private 0600
+    reference = tmp_path / "reference"
+    reference.write_bytes(b"")
+    _, path = _save(tmp_path)
+    assert path.stat().st_mode == reference.stat().st_mode
+
+
 def test_checkpoint_error_is_a_dynan_error():
     assert issubclass(CheckpointError, DynanError)
     assert issubclass(CheckpointError, ValueError)
