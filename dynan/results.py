@@ -16,6 +16,7 @@ import math
 import os
 import types
 import typing
+import uuid
 from pathlib import Path
 from typing import Any, Self
 
@@ -122,9 +123,13 @@ class Result:
         text = json.dumps(self.to_dict(), indent=indent, allow_nan=False)
         if path is not None:
             path = Path(path)
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_text(text)
-            os.replace(tmp, path)
+            # a unique temporary name: parallel writers of one path must not share it
+            tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+            try:
+                tmp.write_text(text)
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
         return text
 
     @classmethod

@@ -110,6 +110,14 @@ def test_round_trip_through_a_file(tmp_path):
     _assert_same(Outer.from_json(str(path)), result)
 
 
+def test_failed_write_leaves_no_temporary(tmp_path):
+    target = tmp_path / "taken"
+    target.mkdir()  # os.replace cannot put a file over a directory
+    with pytest.raises(OSError):
+        _outer().to_json(target)
+    assert [p.name for p in tmp_path.iterdir()] == ["taken"]
+
+
 def test_known_encoding_of_non_finite_and_complex():
     data = _strict_loads(_outer().to_json())
     assert data["__result__"] == "Outer"
