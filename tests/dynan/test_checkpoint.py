@@ -6,6 +6,7 @@ import json
 import os
 import pickle
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -91,6 +92,21 @@ def test_round_trip_identical_outputs(tmp_path, arch):
     assert (info.format_version, info.library_version) == (FORMAT_VERSION, __version__)
     assert info.name == "net"
     assert len(info.sha256) == 64
+
+
+ZOO = sorted((Path(__file__).resolve().parents[2] / "models" / "zoo").glob("*.safetensors"))
+
+
+@pytest.mark.skipif(not ZOO, reason="the zoo has not been trained yet")
+@pytest.mark.parametrize("path", ZOO, ids=[p.stem for p in ZOO])
+def test_shipped_zoo_checkpoints_load(path):
+    net = dynan.load(path, dtype=torch.float64)
+    config = read_config(path)
+    for field in CONFIG_FIELDS:
+        assert field in config
+    assert config["format_version"] <= FORMAT_VERSION
+    x = torch.randn(2, 16, net.input_size, dtype=torch.float64)
+    assert torch.isfinite(net(x).logits).all()
 
 
 def test_config_fields_in_the_header(tmp_path):
