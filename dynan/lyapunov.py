@@ -371,49 +371,77 @@ def network_lyapunov(
     >>> result.exponents.shape, result.metadata["mode"]
     ((3,), 'frozen')
     """
-    from dynan.adapters.network import MODES, network_system
-    from models import ARUN, ElmanRNN, RecurrentNetwork
-
-    if not isinstance(net, RecurrentNetwork):
-        raise SystemError_(f"network_lyapunov expects a models network, got {type(net).__name__}")
-    if mode not in MODES:
-        raise SystemError_(f"unknown mode {mode!r}; valid names: {', '.join(MODES)}")
-    frozen_ok = isinstance(net, ARUN) or (isinstance(net, ElmanRNN) and net.variant != "relu")
-    used = mode if frozen_ok else "joint"
-    system = network_system(net, mode=used)
     transient = count("transient", transient)
     if x is None:
-        n_steps = 400 if n_steps is None else n_steps
-        steps = transient + count("n_steps", n_steps, minimum=1)
-        x = torch.zeros(1, steps, net.input_size, dtype=system.dtype)
+        n_steps = 400 if n_steps is None else count("n_steps", n_steps, minimum=1)
         trials = 4 if trials is None else trials
-    else:
-        x = torch.as_tensor(x, dtype=system.dtype)
-        if n_steps is None and x.ndim == 3:
-            n_steps = x.shape[1] - transient
-    if not math.isfinite(float(drive_amplitude)):
-        raise SystemError_(f"drive_amplitude must be finite, got {drive_amplitude!r}")
-    drive = None
-    if drive_amplitude:
-        drive = torch.full((*x.shape[:2], net.hidden_size), float(drive_amplitude))
-    inputs = system.inputs(x, None if drive is None else drive.to(system.dtype))
+    elif n_steps is None and np.ndim(x) == 3:
+        n_steps = x.shape[1] - transient
+    system, inputs, metadata = _network_inputs(
+        net, mode=mode, x=x, n_steps=transient + (n_steps or 0), amplitude=drive_amplitude
+    )
     result = lyapunov_spectrum(
         system, n_steps=n_steps, transient=transient,
         k=None if k is None else min(count("k", k, minimum=1), system.dim),
         qr_every=qr_every, inputs=inputs, trials=trials, seed=seed, confidence=confidence,
         progress=progress,
     )  # fmt: skip
-    info = getattr(net, "checkpoint", None)
+    return dataclasses.replace(result, metadata=metadata)
+
+
+def _network_inputs(
+    net: Any,
+    *,
+    mode: str,
+    x: Tensor | np.ndarray | None,
+    n_steps: int,
+    amplitude: float,
+    window: tuple[int, int | None] | None = None,
+) -> tuple[Any, Tensor, dict]:
+    """(system, inputs (B, T, input_dim), metadata) for a network, x (default zeros of length
+    ``n_steps``) and a drive of ``amplitude`` on every pre-activation for steps in ``window``
+    (default all). Frozen mode falls back to joint for networks without shape parameters."""
+    from dynan.adapters.network import MODES, network_system
+    from models import ARUN, ElmanRNN, RecurrentNetwork
+
+    if not isinstance(net, RecurrentNetwork):
+        raise SystemError_(f"expected a models network, got {type(net).__name__}")
+    if mode not in MODES:
+        raise SystemError_(f"unknown mode {mode!r}; valid names: {', '.join(MODES)}")
+    frozen_ok = isinstance(net, ARUN) or (isinstance(net, ElmanRNN) and net.variant != "relu")
+    used = mode if frozen_ok else "joint"
+    system = network_system(net, mode=used)
+    if x is None:
+        x = torch.zeros(1, count("n_steps", n_steps, minimum=1), net.input_size)
+    x = torch.as_tensor(x, dtype=system.dtype)
+    if x.ndim != 3:
+        raise SystemError_(
+            f"x must have shape (batch, time, {net.input_size}), got {tuple(x.shape)}"
+        )
+    if not math.isfinite(float(amplitude)):
+        raise SystemError_(f"the drive amplitude must be finite, got {amplitude!r}")
+    drive = None
+    start, stop = window or (0, None)
+    stop = x.shape[1] if stop is None else stop
+    if amplitude:
+        if not 0 <= start < stop <= x.shape[1]:
+            raise SystemError_(
+                f"drive window [{start}, {stop}) must lie within the {x.shape[1]} input steps"
+            )
+        drive = torch.zeros(*x.shape[:2], net.hidden_size, dtype=system.dtype)
+        drive[:, start:stop] = float(amplitude)
     metadata = {
         "architecture": net.architecture,
         "hidden_size": net.hidden_size,
         "mode": used,
         "requested_mode": mode,
-        "drive_amplitude": float(drive_amplitude),
-        "input": "zeros" if x.abs().max() == 0 else "given",
+        "drive_amplitude": float(amplitude),
+        "drive_window": [int(start), int(stop)],
+        "input": "zeros" if not x.abs().max() else "given",
     }
     if used != mode:
         metadata["note"] = f"{net.architecture} has no shape parameters to freeze: joint mode"
+    info = getattr(net, "checkpoint", None)
     if info is not None:
         metadata.update(checkpoint=info.path, sha256=info.sha256)
-    return dataclasses.replace(result, metadata=metadata)
+    return system, system.inputs(x, drive), metadata

@@ -12,6 +12,11 @@ from scipy import stats
 import dynan
 from dynan.adapters.network import network_system
 from dynan.errors import SystemError_
+from dynan.finite_time import (
+    FiniteTimeLyapunov,
+    finite_time_lyapunov,
+    network_finite_time_lyapunov,
+)
 from dynan.lyapunov import (
     LyapunovSpectrum,
     kaplan_yorke_dimension,
@@ -346,3 +351,79 @@ def test_network_lyapunov_static_network_runs_joint_when_asked_frozen():
     assert result.metadata["mode"] == "joint" and result.metadata["requested_mode"] == "frozen"
     with pytest.raises(SystemError_, match="unknown mode 'fast'"):
         network_lyapunov(net, mode="fast")
+
+
+# -- finite-time exponents ---------------------------------------------------------------------
+
+
+def _gain_system(dim):
+    return CallableSystem(
+        lambda x, u: u * x,
+        dim=dim,
+        input_dim=dim,
+        jacobian=lambda x, u: torch.diag_embed(u),
+    )
+
+
+def test_finite_time_windows_switch_at_the_event():
+    # gains (0.5, 0.25) before step 37 and (2, 1) from it: windows give the logs exactly
+    before = torch.tensor([0.5, 0.25], dtype=F64).expand(2, 37, 2)
+    after = torch.tensor([2.0, 1.0], dtype=F64).expand(2, 53, 2)
+    result = finite_time_lyapunov(
+        _gain_system(2), inputs=torch.cat([before, after], 1), event=37, window=8, k=2,
+        progress=False,
+    )  # fmt: skip
+    # boundaries at 37 + 8j; the first start ≥ the tangent transient (8) is 13, the last end ≤ 90
+    assert result.times.tolist() == list(range(-24, 41, 8))
+    expected = np.where(result.times[:, None] < 0, np.log([0.5, 0.25]), np.log([2.0, 1.0]))
+    np.testing.assert_allclose(result.exponents, expected, atol=1e-12)
+    np.testing.assert_allclose(result.centers, result.times + 4)
+
+
+def test_finite_time_mean_equals_the_spectrum_over_the_same_span():
+    system = henon()
+    result = finite_time_lyapunov(
+        system, n_steps=130, event=50, window=10, k=2, trials=3, tangent_transient=25,
+        progress=False,
+    )  # fmt: skip
+    first = 50 + int(result.times[0])
+    span = len(result.times) * 10
+    whole = _run(system, n_steps=span, transient=first, tangent_transient=first, k=2, trials=3)
+    np.testing.assert_allclose(result.trial_exponents.mean(1), whole.trial_exponents, atol=1e-12)
+
+
+def test_finite_time_result_json_round_trip():
+    result = finite_time_lyapunov(henon(), n_steps=60, event=30, window=10, progress=False)
+    back = FiniteTimeLyapunov.from_json(result.to_json())
+    np.testing.assert_array_equal(back.times, result.times)
+    np.testing.assert_array_equal(back.trial_exponents, result.trial_exponents)
+    assert (back.window, back.event, back.k) == (10, 30, 1)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"window": 7, "qr_every": 2}, r"window \(7\) must be a multiple of qr_every \(2\)"),
+        ({"event": 100}, "lies after the last step"),
+        ({"window": 45}, "no complete window of 45 steps"),
+        ({"n_steps": None}, "give n_steps, or inputs"),
+    ],
+)
+def test_finite_time_bad_arguments_raise(options, message):
+    arguments = {"n_steps": 60, "event": 30, "window": 10, "progress": False} | options
+    with pytest.raises(SystemError_, match=message):
+        finite_time_lyapunov(henon(), **arguments)
+
+
+def test_network_finite_time_on_a_step_drive():
+    net = build("arun", input_size=1, hidden_size=8, output_size=3, controller_size=4)
+    result = network_finite_time_lyapunov(
+        net, amplitude=2.0, onset=40, offset=70, n_steps=90, window=10, progress=False
+    )
+    assert result.times.tolist() == [-30, -20, -10, 0, 10, 20, 30, 40]
+    assert result.exponents.shape == (8, 1) and result.trials == 4
+    assert result.metadata["drive_window"] == [40, 70]
+    with pytest.raises(SystemError_, match=r"drive window \[40, 120\) must lie within"):
+        network_finite_time_lyapunov(
+            net, amplitude=1.0, onset=40, offset=120, n_steps=90, progress=False
+        )
