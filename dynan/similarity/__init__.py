@@ -25,7 +25,22 @@ from dynan.similarity.measures import (
     svcca,
 )
 from dynan.similarity.minibatch import MinibatchCKA, minibatch_cka
+from dynan.similarity.reliability import (
+    LinearMapSensitivity,
+    ReliabilityVerdict,
+    assess_reliability,
+    leave_one_out,
+    linear_map_sensitivity,
+)
 from dynan.similarity.streaming import StreamingCKA, streaming_cka
+from dynan.similarity.translation import (
+    TranslationCurve,
+    participation_ratio,
+    single_point_limits,
+    single_point_translation,
+    subset_translation_curve,
+    subset_translation_limit,
+)
 
 __all__ = [
     "KERNELS",
@@ -33,11 +48,15 @@ __all__ = [
     "BootstrapCI",
     "CKAMap",
     "CKAWarning",
+    "LinearMapSensitivity",
     "MinibatchCKA",
     "PermutationTest",
+    "ReliabilityVerdict",
     "SimilarityError",
     "StreamingCKA",
+    "TranslationCurve",
     "angular_shape_distance",
+    "assess_reliability",
     "bootstrap_ci",
     "cca_correlations",
     "cka",
@@ -45,14 +64,21 @@ __all__ = [
     "cka_matrix",
     "cka_time_map",
     "hsic",
+    "leave_one_out",
     "linear_gram",
+    "linear_map_sensitivity",
     "mean_cca_r2",
     "minibatch_cka",
+    "participation_ratio",
     "permutation_test",
     "procrustes_distance",
     "procrustes_similarity",
     "rbf_gram",
     "rsa",
+    "single_point_limits",
+    "single_point_translation",
     "streaming_cka",
+    "subset_translation_curve",
+    "subset_translation_limit",
     "svcca",
 ]
