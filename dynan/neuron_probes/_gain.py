@@ -45,6 +45,10 @@ class GainScaling(Result):
         (a, b, c) of n ≈ a ξ^{−b} + c; NaN when the fit is not ``n_ok``.
     s_params : ndarray (3,)
         (a, b, c) of s ≈ a e^{−bξ} + c; NaN when not ``s_ok``.
+    n_stderr, s_stderr : ndarray (3,)
+        Standard errors of the parameters (square roots of the diagonal of curve_fit's
+        covariance); NaN or inf when the data cannot determine them (e.g. 3 amplitudes for
+        3 parameters).
     n_ok, s_ok : bool
         Whether each fit converged to finite values.
     n_message, s_message : str
@@ -60,6 +64,8 @@ class GainScaling(Result):
     s: np.ndarray
     n_params: np.ndarray
     s_params: np.ndarray
+    n_stderr: np.ndarray
+    s_stderr: np.ndarray
     n_ok: bool
     s_ok: bool
     n_message: str
@@ -72,30 +78,29 @@ class GainScaling(Result):
 
 def _fit_law(
     law: Callable, xi: np.ndarray, y: np.ndarray, guess: tuple[float, float, float], what: str
-) -> tuple[np.ndarray, bool, str]:
-    """curve_fit with every failure turned into (NaN params, False, reason)."""
+) -> tuple[np.ndarray, np.ndarray, bool, str]:
+    """curve_fit with every failure turned into (NaN params, NaN errors, False, reason)."""
     failed = np.full(3, np.nan)
     keep = np.isfinite(y)
     if not keep.any():
-        return failed, False, f"{what}: the network has no shape parameters"
+        return failed, failed, False, f"{what}: the network has no shape parameters"
     xi, y = xi[keep], y[keep]
     if xi.size < 3:
-        return (
-            failed,
-            False,
-            f"{what}: {xi.size} usable amplitudes, 3 needed for a 3-parameter law",
-        )
+        reason = f"{what}: {xi.size} usable amplitudes, 3 needed for a 3-parameter law"
+        return failed, failed, False, reason
     if np.ptp(y) <= 1e-9 * max(1.0, np.abs(y).max()):
-        return failed, False, f"{what}: does not vary with ξ (static shape parameters)"
+        return failed, failed, False, f"{what}: does not vary with ξ (static shape parameters)"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", OptimizeWarning)
         try:
-            params, _ = curve_fit(law, xi, y, p0=guess, maxfev=20000)
+            params, cov = curve_fit(law, xi, y, p0=guess, maxfev=20000)
         except (RuntimeError, ValueError, FloatingPointError) as err:
-            return failed, False, f"{what}: fit failed ({err})"
+            return failed, failed, False, f"{what}: fit failed ({err})"
     if not np.isfinite(params).all():
-        return failed, False, f"{what}: fit gave non-finite parameters"
-    return params, True, ""
+        return failed, failed, False, f"{what}: fit gave non-finite parameters"
+    variance = np.diag(cov)
+    stderr = np.where(variance >= 0, np.sqrt(np.abs(variance)), np.nan)
+    return params, stderr, True, ""
 
 
 def gain_scaling(probe: NeuronProbe, *, span: tuple[int, int] | None = None) -> GainScaling:
@@ -123,9 +128,11 @@ def gain_scaling(probe: NeuronProbe, *, span: tuple[int, int] | None = None) -> 
     n̄(ξ) and s̄(ξ) are means over neurons, realisations and ``span``. The laws
     n̄ = a ξ^{−b} + c (positive ξ only) and s̄ = a e^{−bξ} + c are fitted by nonlinear least
     squares (``scipy.optimize.curve_fit``, Levenberg–Marquardt, from a = first − last value,
-    b = 1 (power) or 1/mean ξ (exponential), c = last value). Guards: no shape parameters
-    (ReLU, GRU), constant values (static γ variants), fewer than 3 amplitudes, no convergence
-    or non-finite parameters each give NaN parameters, ``*_ok`` False and a message.
+    b = 1 (power) or 1/mean ξ (exponential), c = last value), with standard errors from the
+    covariance curve_fit estimates (poorly determined with few amplitudes). Guards: no shape
+    parameters (ReLU, GRU), constant values (static γ variants), fewer than 3 amplitudes, no
+    convergence or non-finite parameters each give NaN parameters, ``*_ok`` False and a
+    message.
     Cost: negligible (K points).
 
     References
@@ -151,15 +158,19 @@ def gain_scaling(probe: NeuronProbe, *, span: tuple[int, int] | None = None) -> 
     xi = probe.amplitudes
     positive = xi > 0
     n_guess = (float(n[0] - n[-1]), 1.0, float(n[-1]))
-    n_params, n_ok, n_message = _fit_law(power_law, xi[positive], n[positive], n_guess, "n")
+    n_params, n_stderr, n_ok, n_message = _fit_law(
+        power_law, xi[positive], n[positive], n_guess, "n"
+    )
     s_guess = (float(s[0] - s[-1]), 1.0 / float(np.abs(xi).mean()), float(s[-1]))
-    s_params, s_ok, s_message = _fit_law(exponential_law, xi, s, s_guess, "s")
+    s_params, s_stderr, s_ok, s_message = _fit_law(exponential_law, xi, s, s_guess, "s")
     return GainScaling(
         amplitudes=xi,
         n=n,
         s=s,
         n_params=n_params,
         s_params=s_params,
+        n_stderr=n_stderr,
+        s_stderr=s_stderr,
         n_ok=n_ok,
         s_ok=s_ok,
         n_message=n_message,

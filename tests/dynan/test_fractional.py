@@ -318,3 +318,17 @@ def test_frequency_response_stimulus_without_the_probe_frequency():
     stimulus[1] = 1.0
     with pytest.raises(ValueError, match=r"no component at frequency 0\.1"):
         frequency_response(_probes(f, 400), stimulus, f)
+
+
+def test_plot_frequency_response_draws_gain_and_phase():
+    from dynan.report.fractional_figures import plot_frequency_response
+
+    f = np.array([0.01, 0.02, 0.04])
+    stimulus = _probes(f, 800)
+    fr = frequency_response(derivative(stimulus, 0.2), stimulus, f, discard=100)
+    gain_ax = plot_frequency_response(fr)
+    phase_ax = plot_frequency_response(fr, quantity="phase")
+    assert gain_ax.get_xscale() == "log" and gain_ax.get_yscale() == "log"
+    np.testing.assert_allclose(phase_ax.lines[0].get_ydata(), fr.phase / (np.pi / 2))
+    with pytest.raises(ValueError, match="quantity"):
+        plot_frequency_response(fr, quantity="delay")
