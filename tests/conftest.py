@@ -8,6 +8,8 @@ import pytest
 import torch
 
 matplotlib.use("Agg")
+# One thread: the networks here are small, so extra threads only add contention (2-core CI).
+torch.set_num_threads(1)
 
 
 def pytest_addoption(parser):

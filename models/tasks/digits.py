@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.datasets import load_digits
 
 from models.tasks.base import SequenceTask, Split
 
@@ -44,6 +43,8 @@ def digits(*, seed: int = 0, permuted: bool = True) -> SequenceTask:
     >>> task.train.x.shape[1:], task.output_size
     (torch.Size([64, 1]), 10)
     """
+    from sklearn.datasets import load_digits  # deferred: scikit-learn takes seconds to import
+
     data = load_digits()
     images = (data.data / 16.0).astype(np.float32)
     labels = data.target.astype(np.int64)
