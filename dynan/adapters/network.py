@@ -28,6 +28,7 @@ from dynan.adapters.torch_rnn import (
     RecurrentSystem,
     _elman_map,
     _gated_recurrence,
+    _left_matmul,
 )
 from dynan.errors import SystemError_
 from models import ARUN, ElmanRNN, GRUNet, LSTMNet, RecurrentNetwork
@@ -342,12 +343,19 @@ def _static_recurrence(net: ElmanRNN) -> Recurrence:
 
 
 def _arun_recurrence(net: ARUN) -> Recurrence:
-    """ARUN joint map on x = (h, g flattened) — see the Notes of :func:`network_system`."""
+    """ARUN joint map on x = (h, g flattened) — see the Notes of :func:`network_system`.
+
+    Tangents are processed one example at a time, all neurons and columns at once, writing
+    straight into the output: W_g δg is one batched product of the shared W_g with each
+    neuron's (G, k) block (no copy of the tangents), and the two elementwise passes and the
+    read-out product run on that block while it is still in cache.
+    """
     size, csize = net.hidden_size, net.controller_size
     weight, ctrl = net.recurrent_weight, net.controller
     u_g, w_g, b_g = ctrl.input_weight, ctrl.recurrent_weight, ctrl.bias
-    readout = torch.stack([ctrl.n_weight, ctrl.s_weight])  # (2, G)
     u_col = u_g[:, None]
+    w_g_each = w_g.expand(size, csize, csize)  # shared by every neuron, no copy
+    readout_each = torch.stack([ctrl.n_weight, ctrl.s_weight]).expand(size, 2, csize)
 
     def recurrence(x: Tensor, inp: Tensor, tangents: Tensor | None):
         batch = x.shape[0]
@@ -362,15 +370,20 @@ def _arun_recurrence(net: ARUN) -> Recurrence:
             return out, None
         k = tangents.shape[-1]
         jv = tangents.new_empty(batch, size * (1 + csize), k)
-        da = weight @ tangents[:, :size]  # (B, N, k)
-        dz = w_g @ tangents[:, size:].reshape(batch, size, csize, k)  # (B, N, G, k)
-        dz.addcmul_(u_col, da[:, :, None])
-        dg = torch.mul(dz, (1 - g1 * g1)[..., None], out=jv[:, size:].view(dz.shape))
-        dns = readout @ dg  # (B, N, 2, k)
-        gain_n = gamma_dn(a, n, s) * (n_raw >= N_MIN)
-        torch.mul(da, gamma_dx(a, n, s)[..., None], out=jv[:, :size])
-        jv[:, :size].addcmul_(dns[:, :, 0], gain_n[..., None])
-        jv[:, :size].addcmul_(dns[:, :, 1], gamma_ds(a, n, s)[..., None])
+        da = _left_matmul(weight, tangents[:, :size])  # (B, N, k) = W δh
+        dns = tangents.new_empty(batch, size, 2, k)  # (w_n·δg', w_s·δg')
+        slope = (1 - g1 * g1)[..., None]  # (B, N, G, 1)
+        dg_all = jv[:, size:].view(batch, size, csize, k)
+        dg_in = tangents[:, size:].view(batch, size, csize, k)
+        for b in range(batch):  # per example: the (N, G, k) block stays in cache
+            dg = torch.bmm(w_g_each, dg_in[b], out=dg_all[b])  # W_g δg
+            dg.addcmul_(u_col, da[b, :, None])  # + u_g δa
+            dg.mul_(slope[b])  # δg' = (1 − g'²) ⊙ δz
+            torch.bmm(readout_each, dg, out=dns[b])
+        gain_n = gamma_dn(a, n, s) * (n_raw >= N_MIN)  # zero where n is clamped
+        dh = torch.mul(da, gamma_dx(a, n, s)[..., None], out=jv[:, :size])
+        dh.addcmul_(dns[:, :, 0], gain_n[..., None])
+        dh.addcmul_(dns[:, :, 1], gamma_ds(a, n, s)[..., None])
         return out, jv
 
     return recurrence

@@ -173,6 +173,17 @@ class RecurrentSystem(DynamicalSystem):
 
 
 # -- kernels ---------------------------------------------------------------------------------
+def _left_matmul(weight: Tensor, tangents: Tensor) -> Tensor:
+    """weight (M, N) @ tangents (B, N, k) → (B, M, k) as ONE matrix product over all B·k columns.
+
+    (``weight @ tangents`` would broadcast ``weight`` into B contiguous copies first.) The result
+    is a (B, M, k)-shaped view of an (M, B, k) array.
+    """
+    batch, rows, k = tangents.shape
+    columns = tangents.permute(1, 0, 2).reshape(rows, batch * k)
+    return (weight @ columns).view(-1, batch, k).permute(1, 0, 2)
+
+
 def _elman_map(
     h: Tensor,
     inp: Tensor,
@@ -189,7 +200,7 @@ def _elman_map(
     out = phi(a)
     if tangents is None:
         return out, None
-    return out, dphi(a, out)[..., None] * (weight @ tangents)
+    return out, dphi(a, out)[..., None] * _left_matmul(weight, tangents)
 
 
 def _gru_map(
@@ -214,7 +225,7 @@ def _gru_map(
     out = (1 - z) * c + z * h
     if tangents is None:
         return out, None
-    d_r, d_z, d_n = (weight @ tangents).chunk(3, dim=-2)
+    d_r, d_z, d_n = _left_matmul(weight, tangents).chunk(3, dim=-2)
     dr = (r * (1 - r))[..., None] * d_r
     dc = (1 - c * c)[..., None] * (dr * h_n[..., None] + r[..., None] * d_n)
     dz = (z * (1 - z) * (h - c))[..., None] * d_z
@@ -244,7 +255,7 @@ def _lstm_map(
     out = torch.cat([o * tc1, c1], 1)
     if tangents is None:
         return out, None
-    d_i, d_f, d_g, d_o = (weight @ tangents[:, :size]).chunk(4, dim=-2)
+    d_i, d_f, d_g, d_o = _left_matmul(weight, tangents[:, :size]).chunk(4, dim=-2)
     dc1 = (
         f[..., None] * tangents[:, size:]
         + (c * f * (1 - f))[..., None] * d_f
