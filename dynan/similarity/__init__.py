@@ -32,6 +32,13 @@ from dynan.similarity.reliability import (
     leave_one_out,
     linear_map_sensitivity,
 )
+from dynan.similarity.representations import (
+    ActivationCapture,
+    Representations,
+    capture_activations,
+    checkpoint_representations,
+    network_representations,
+)
 from dynan.similarity.streaming import StreamingCKA, streaming_cka
 from dynan.similarity.translation import (
     TranslationCurve,
@@ -45,6 +52,7 @@ from dynan.similarity.translation import (
 __all__ = [
     "KERNELS",
     "SIMILARITIES",
+    "ActivationCapture",
     "BootstrapCI",
     "CKAMap",
     "CKAWarning",
@@ -52,13 +60,16 @@ __all__ = [
     "MinibatchCKA",
     "PermutationTest",
     "ReliabilityVerdict",
+    "Representations",
     "SimilarityError",
     "StreamingCKA",
     "TranslationCurve",
     "angular_shape_distance",
     "assess_reliability",
     "bootstrap_ci",
+    "capture_activations",
     "cca_correlations",
+    "checkpoint_representations",
     "cka",
     "cka_map",
     "cka_matrix",
@@ -69,6 +80,7 @@ __all__ = [
     "linear_map_sensitivity",
     "mean_cca_r2",
     "minibatch_cka",
+    "network_representations",
     "participation_ratio",
     "permutation_test",
     "procrustes_distance",
