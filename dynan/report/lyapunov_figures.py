@@ -1,0 +1,140 @@
+"""Figures of Lyapunov analyses: the spectrum, its convergence, finite-time exponents.
+
+Each ``plot_*`` function takes a result from :mod:`dynan.lyapunov` or :mod:`dynan.finite_time`
+and an optional axes, and returns the axes it drew on; :func:`save_lyapunov_figures` writes the
+two figures of a spectrum for the CLI and the report.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from matplotlib.axes import Axes
+
+from dynan.finite_time import FiniteTimeLyapunov
+from dynan.lyapunov import LyapunovSpectrum
+from dynan.report.style import PALETTE, get_axes, save_figure
+
+__all__ = ["plot_convergence", "plot_finite_time", "plot_spectrum", "save_lyapunov_figures"]
+
+_FALLBACK = "#333333"
+
+
+def _color(result: LyapunovSpectrum | FiniteTimeLyapunov, color: str | None) -> str:
+    return color or PALETTE.get(result.metadata.get("architecture", ""), _FALLBACK)
+
+
+def _title(result: LyapunovSpectrum | FiniteTimeLyapunov) -> str:
+    name = result.metadata.get("checkpoint")
+    if not name:
+        return result.system
+    mode = result.metadata.get("mode")
+    return f"{Path(name).stem} ({mode})" if mode else Path(name).stem
+
+
+def plot_spectrum(
+    result: LyapunovSpectrum, ax: Axes | None = None, *, color: str | None = None
+) -> Axes:
+    """Exponents against their index with the confidence interval over trials.
+
+    Exponents of −inf (collapsed directions) cannot be drawn and are counted in the legend.
+    The text box gives λ₁, the Kaplan–Yorke dimension and the entropy-rate bound.
+    """
+    ax = get_axes(ax)
+    color = _color(result, color)
+    index = np.arange(1, result.k + 1)
+    lam = result.exponents
+    shown = np.isfinite(lam)
+    ax.axhline(0.0, color="0.6", lw=0.8, zorder=0)
+    errors = np.abs(np.vstack([lam - result.ci_low, result.ci_high - lam]))
+    has_ci = shown & np.isfinite(errors).all(axis=0)
+    ax.errorbar(
+        index[has_ci], lam[has_ci], yerr=errors[:, has_ci], fmt="none", ecolor=color, alpha=0.5
+    )
+    label = f"{result.trials} trial{'s' if result.trials > 1 else ''}"
+    if (~shown).any():
+        label += f"; {(~shown).sum()} at −inf not shown"
+    ax.plot(index[shown], lam[shown], "o-", color=color, ms=3.5, lw=1, label=label)
+    ky = result.kaplan_yorke
+    text = f"λ₁ = {lam[0]:+.4f}\nD_KY = {ky:.3f}" if np.isfinite(ky) else f"λ₁ = {lam[0]:+.4f}"
+    text += f"\nΣλ⁺ = {result.entropy_rate:.4f}"
+    ax.text(0.98, 0.97, text, transform=ax.transAxes, ha="right", va="top", fontsize=8)
+    ax.set_xlabel("index i")
+    ax.set_ylabel(f"λ_i ({result.units})")
+    ax.set_title(f"Lyapunov spectrum: {_title(result)}")
+    ax.legend(loc="lower left", fontsize=8, frameon=False)
+    return ax
+
+
+def plot_convergence(
+    result: LyapunovSpectrum,
+    ax: Axes | None = None,
+    *,
+    n_exponents: int = 3,
+    color: str | None = None,
+) -> Axes:
+    """Running estimate of the leading exponents against measured steps (or time).
+
+    Solid lines are the mean over trials, shaded bands the range over trials; a flat tail shows
+    that ``n_steps`` sufficed.
+    """
+    ax = get_axes(ax)
+    base = _color(result, color)
+    steps = result.running_steps * (result.dt or 1.0)
+    shades = np.linspace(1.0, 0.45, max(1, min(n_exponents, result.k)))
+    for i, shade in enumerate(shades):
+        run = result.running[:, :, i]
+        if not np.isfinite(run).all():
+            continue
+        ax.fill_between(steps, run.min(1), run.max(1), color=base, alpha=0.15 * shade, lw=0)
+        ax.plot(steps, run.mean(1), color=base, alpha=shade, lw=1.2, label=f"λ_{i + 1}")
+    ax.axhline(0.0, color="0.6", lw=0.8, zorder=0)
+    ax.set_xlabel("measured time" if result.dt else "measured steps")
+    ax.set_ylabel(f"running estimate ({result.units})")
+    ax.set_title(f"Convergence: {_title(result)}")
+    ax.legend(loc="best", fontsize=8, frameon=False)
+    return ax
+
+
+def plot_finite_time(
+    result: FiniteTimeLyapunov,
+    ax: Axes | None = None,
+    *,
+    index: int = 0,
+    label: str | None = None,
+    color: str | None = None,
+) -> Axes:
+    """Finite-time exponent ``index`` (0: the maximal) against time from the event.
+
+    Points sit at window centres; the band is the confidence interval over trials; the dashed
+    line marks the event (e.g. drive onset).
+    """
+    ax = get_axes(ax)
+    color = _color(result, color)
+    centres = result.centers * (result.dt or 1.0)
+    ax.axhline(0.0, color="0.6", lw=0.8, zorder=0)
+    ax.axvline(0.0, color="0.4", lw=0.8, ls="--", zorder=0)
+    low, high = result.ci_low[:, index], result.ci_high[:, index]
+    if np.isfinite(low).all() and np.isfinite(high).all():
+        ax.fill_between(centres, low, high, color=color, alpha=0.2, lw=0)
+    ax.plot(centres, result.exponents[:, index], "o-", color=color, ms=3, lw=1.2, label=label)
+    ax.set_xlabel("time from event" + ("" if result.dt else " (steps)"))
+    ax.set_ylabel(f"finite-time λ_{index + 1} ({result.units}, window {result.window})")
+    ax.set_title(f"Finite-time exponent: {_title(result)}")
+    if label:
+        ax.legend(loc="best", fontsize=8, frameon=False)
+    return ax
+
+
+def save_lyapunov_figures(
+    result: LyapunovSpectrum, out: str | os.PathLike, *, prefix: str
+) -> dict[str, Path]:
+    """Write ``<prefix>-spectrum.png`` and ``<prefix>-convergence.png`` into ``out``."""
+    out = Path(out)
+    figures = {"spectrum": plot_spectrum, "convergence": plot_convergence}
+    return {
+        key: save_figure(plot(result).figure, out / f"{prefix}-{key}.png")
+        for key, plot in figures.items()
+    }
