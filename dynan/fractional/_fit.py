@@ -120,7 +120,7 @@ class FractionalFit(Result):
 # -- validation ------------------------------------------------------------------------------
 
 
-def _check_options(
+def check_fit_options(
     target: str, bounds: tuple[float, float], resolution: float, bootstrap: int, confidence: float
 ) -> tuple[float, float]:
     if target not in CONVENTIONS:
@@ -311,7 +311,7 @@ def fit_fractional_order(
     """
     _check_method(method)
     dt = _check_dt(dt)
-    lo, hi = _check_options(target, bounds, resolution, bootstrap, confidence)
+    lo, hi = check_fit_options(target, bounds, resolution, bootstrap, confidence)
     if combine not in COMBINE:
         raise ValueError(
             f"combine must be one of {', '.join(map(repr, COMBINE))}, got {combine!r}"

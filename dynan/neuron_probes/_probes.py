@@ -9,12 +9,15 @@ in one batch, per-neuron and population α with bootstrap intervals, and the ada
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 
-from dynan.fractional import FractionalFit, fit_fractional_order
+from dynan.fractional import METHODS, FractionalFit, fit_fractional_order
+from dynan.fractional._fit import check_fit_options
 from dynan.neuron_probes._simulate import ProbeError, check_network, simulate_probe
 from dynan.results import Result
 from models import RecurrentNetwork
@@ -76,7 +79,7 @@ class NeuronProbe(Result):
 
 
 def adaptation_index(
-    response: np.ndarray, window: tuple[int, int], *, span: int | None = None
+    response: ArrayLike, window: tuple[int, int], *, span: int | None = None
 ) -> np.ndarray:
     """Adaptation index (r_early − r_late)/(r_early + r_late) of responses to a step.
 
@@ -137,7 +140,7 @@ def adaptation_index(
 
 
 def _check_protocol(
-    amplitudes,
+    amplitudes: Sequence[float] | np.ndarray,
     realisations: int,
     steps: int,
     window: tuple[int, int],
@@ -186,7 +189,7 @@ def probe_neurons(
     *,
     connectivity: str = "isolated",
     drive: str = "step",
-    amplitudes=(1.0, 2.5, 5.0, 10.0),
+    amplitudes: Sequence[float] | np.ndarray = (1.0, 2.5, 5.0, 10.0),
     realisations: int = 4,
     steps: int = 150,
     window: tuple[int, int] = (50, 100),
@@ -276,6 +279,12 @@ def probe_neurons(
     """
     hidden = check_network(network).hidden_size
     amps, window = _check_protocol(amplitudes, realisations, steps, window, drive, noise_std)
+    if method not in METHODS:  # the fit's options are checked before the simulation runs
+        raise ProbeError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
+    try:
+        check_fit_options(target, bounds, resolution, bootstrap, 0.95)
+    except ValueError as err:
+        raise ProbeError(str(err)) from err
     start, stop = window
     rng = torch.Generator().manual_seed(int(seed))
     noise = noise_mean + noise_std * torch.randn(realisations, 1, steps, hidden, generator=rng)

@@ -147,6 +147,9 @@ def test_probe_noise_drive_stacks_realisations():
         ({"window": (20, 60)}, "window"),
         ({"realisations": 0}, "realisations"),
         ({"noise_std": -1.0}, "noise_std"),
+        ({"method": "fft"}, "method must be one of"),
+        ({"target": "input"}, "target must be one of"),
+        ({"bounds": (1.0, -1.0)}, "low < high"),
     ],
 )
 def test_probe_bad_input(kwargs, match):
