@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import os
@@ -44,36 +45,78 @@ __all__ = [
 ]
 
 
+#: Analysis parameters of the "fast" preset, by analysis (each section reads its own).
+FAST: dict[str, dict[str, Any]] = {
+    # spectrum on task inputs (one trial per test sequence), and λ₁ around a step-drive onset
+    "lyapunov": {"k": 16, "examples": 16, "transient": 16, "window": 8, "drive": 1.0},
+    # λ₁ (k = 1) under a constant drive ξ, adaptive (joint) and frozen shape parameters
+    "drive-sweep": {"amplitudes": [0.0, 0.5, 1.0, 2.0, 4.0], "examples": 8, "transient": 16},
+    # the probe protocol sizes of dynan.neuron_probes
+    "fractional": {"preset": "fast", "method": "gl", "seed": 0},
+    # fixed points of the hidden dynamics under zero input, starts from test trajectories
+    "fixed-points": {"examples": 16, "n_inits": 128, "seed": 0},
+    # representations for CKA across checkpoints: test inputs, which steps
+    "cka": {"examples": 256, "seed": 0},
+}
+
+#: What "full" changes: closer to the paper, minutes per checkpoint.
+FULL: dict[str, dict[str, Any]] = {
+    "lyapunov": {"k": None, "examples": 64, "transient": 16, "window": 8, "drive": 1.0},
+    "drive-sweep": {
+        "amplitudes": [0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0],
+        "examples": 32,
+        "transient": 16,
+    },
+    "fractional": {"preset": "full", "method": "spectral", "seed": 0},
+    "fixed-points": {"examples": 64, "n_inits": 1024, "seed": 0},
+    "cka": {"examples": 1000, "seed": 0},
+}
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Analysis parameters of a report; each section reads its own fields.
+    """Analysis parameters of a report; each section reads its own.
 
     Attributes
     ----------
     name : str
         Preset name (recorded on the pages).
     examples : int
-        Test examples of the checkpoint's task used as inputs (traces, trajectories).
+        Test examples of the checkpoint's task used as inputs of the shape traces.
     trace_amplitudes : tuple of float
         Step-drive amplitudes ξ for the n_t, s_t traces of adaptive networks.
     analyses : dict
-        Keyword arguments for each analysis' entry point, by analysis name.
+        Parameters of each analysis, by analysis name (see ``FAST``); they are part of the
+        cache key of that analysis' results.
     """
 
     name: str = "fast"
     examples: int = 16
     trace_amplitudes: tuple[float, ...] = (0.0, 1.0, 2.0)
-    analyses: dict[str, dict[str, Any]] = field(default_factory=dict)
+    analyses: dict[str, dict[str, Any]] = field(default_factory=lambda: copy.deepcopy(FAST))
 
     def params(self, analysis: str) -> dict[str, Any]:
-        """The keyword arguments of ``analysis`` (a copy; empty if none are set)."""
-        return dict(self.analyses.get(analysis, {}))
+        """The parameters of ``analysis`` (a copy).
+
+        Raises
+        ------
+        KeyError
+            If the settings have none for ``analysis``.
+        """
+        if analysis not in self.analyses:
+            raise KeyError(f"settings {self.name!r} have no parameters for {analysis!r}")
+        return copy.deepcopy(self.analyses[analysis])
 
 
 #: Named settings. "fast" keeps the whole zoo report within minutes on two cores.
 PRESETS: dict[str, Settings] = {
     "fast": Settings(),
-    "full": Settings(name="full", examples=64, trace_amplitudes=(0.0, 0.5, 1.0, 2.0, 4.0)),
+    "full": Settings(
+        name="full",
+        examples=64,
+        trace_amplitudes=(0.0, 0.5, 1.0, 2.0, 4.0),
+        analyses=copy.deepcopy(FULL),
+    ),
 }
 
 
