@@ -1,0 +1,99 @@
+"""The CKA-map manipulation experiment on a tiny network: the map moves, the outputs stay."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+
+from dynan.similarity import SimilarityError, cka
+from dynan.similarity.manipulation import (
+    ManipulationResult,
+    batch_cka_map,
+    log_cosh,
+    manipulate_cka_map,
+)
+from models import build
+from models.tasks import SequenceTask, Split
+
+
+def _task(n: int = 192, steps: int = 6) -> SequenceTask:
+    """Is the mean of six uniform inputs above ½? (one split serves as train and test)."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(n, steps, 1, generator=gen)
+    y = (x[:, :, 0].mean(1) > 0.5).long()
+    split = Split(x, y)
+    return SequenceTask({"name": "toy"}, split, split, split, 1, 2, "classify")
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """A 12-unit ReLU network trained to ~95 % on the toy task (full batch, 60 Adam steps)."""
+    torch.manual_seed(1)
+    task = _task()
+    net = build("relu", input_size=1, hidden_size=12, output_size=2)
+    opt = torch.optim.Adam(net.parameters(), lr=2e-2)
+    for _ in range(60):
+        loss = F.cross_entropy(net(task.train.x).logits, task.train.y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return net, task
+
+
+def test_batch_cka_map_is_hsic1_cka_and_differentiable(rng):
+    xs = [torch.tensor(rng.normal(size=(20, 3)), requires_grad=True) for _ in range(2)]
+    ys = [torch.tensor(rng.normal(size=(20, 4))) for _ in range(3)]
+    m = batch_cka_map(xs, ys)
+    expected = [[cka(x.detach(), y, debiased=True) for y in ys] for x in xs]
+    np.testing.assert_allclose(m.detach().numpy(), expected, atol=1e-12)
+    m.sum().backward()
+    assert xs[0].grad is not None and torch.isfinite(xs[0].grad).all()
+
+
+def test_log_cosh_is_stable():
+    z = torch.tensor([0.0, 1.0, -3.0, 1e4], dtype=torch.float64)
+    expected = torch.tensor([0.0, np.log(np.cosh(1.0)), np.log(np.cosh(3.0)), 1e4 - np.log(2)])
+    torch.testing.assert_close(log_cosh(z), expected.double())
+
+
+def test_batch_cka_map_of_a_silent_step_is_zero_not_nan(rng):
+    silent = torch.zeros(16, 3, dtype=torch.float64, requires_grad=True)
+    m = batch_cka_map([silent], [torch.tensor(rng.normal(size=(16, 2)))])
+    assert m.item() == 0.0
+    m.sum().backward()
+    assert torch.isfinite(silent.grad).all()
+
+
+def test_manipulation_moves_the_map_and_keeps_accuracy(trained):
+    net, task = trained
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    result = manipulate_cka_map(
+        net, task, target="zeros", steps=3, lam=2.0, iterations=60, lr=1e-2,
+        batch_size=64, progress=False,
+    )  # fmt: skip
+    assert result.map_before.shape == (3, 3) and result.steps == (1, 3, 5)
+    assert np.allclose(np.diag(result.map_before), 1.0)  # the original against itself
+    assert result.distance_before > 0.5
+    assert result.distance_after < result.distance_before - 0.2
+    assert result.accuracy_before > 0.9
+    assert result.accuracy_after >= result.accuracy_before - 0.05
+    assert result.agreement >= 0.9
+    assert result.history.shape == (60, 3) and np.isfinite(result.history).all()
+    assert result.history[-10:, 2].mean() < result.history[:10, 2].mean()  # map loss falls
+    for key, value in net.state_dict().items():  # not inplace: the caller's network is kept
+        torch.testing.assert_close(value, state[key])
+    back = ManipulationResult.from_json(result.to_json())
+    np.testing.assert_array_equal(back.map_after, result.map_after)
+    assert back.distance_after == result.distance_after
+
+
+def test_manipulation_error_paths():
+    net = build("relu", input_size=1, hidden_size=4, output_size=2)
+    with pytest.raises(SimilarityError, match="batch_size must be >= 4"):
+        manipulate_cka_map(net, _task(), batch_size=3, progress=False)
+    with pytest.raises(SimilarityError, match="target must be one of"):
+        manipulate_cka_map(net, _task(), target="half", iterations=1, progress=False)
+    with pytest.raises(SimilarityError, match=r"shape \(2, 2\)"):
+        manipulate_cka_map(net, _task(), steps=2, target=np.zeros(3), progress=False)
