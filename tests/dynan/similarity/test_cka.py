@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -150,14 +152,70 @@ def test_independent_gaussians_biased_and_debiased(n, p, q):
     assert abs(np.mean(debiased)) < 0.01
 
 
-def test_float32_with_large_mean_matches_float64(rng):
-    x64 = rng.normal(size=(500, 20)) + 100.0
-    y64 = np.tanh(x64 - 100.0) @ rng.normal(size=(20, 8)) + 100.0
+def _naive_float32_cka(x: np.ndarray, y: np.ndarray) -> float:
+    """The peer bug of REFERENCES.md §5: float32 Grams of uncentred features, centred after."""
+    n = len(x)
+    h = np.eye(n, dtype=np.float32) - np.float32(1 / n)
+    kc, lc = h @ (x @ x.T) @ h, h @ (y @ y.T) @ h
+    return float((kc * lc).sum() / np.sqrt((kc * kc).sum() * (lc * lc).sum()))
+
+
+@FAST
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    mean=st.floats(-1e3, 1e3),
+    options=st.sampled_from(
+        [{}, {"debiased": True}, {"method": "gram"}, {"method": "gram", "debiased": True}]
+    ),
+)
+def test_float32_with_large_mean_matches_float64(seed, mean, options):
+    """Unit-variance features around a mean of up to 10³: float32 inputs give the float64 value
+    to 1e-6 (float32 rounding of the inputs themselves is ~6e-5 at 10³, and costs < 1e-6)."""
+    rng = np.random.default_rng(seed)
+    x64 = rng.normal(size=(300, 20)) + mean
+    y64 = np.tanh(x64 - mean) @ rng.normal(size=(20, 8)) + mean
     x32, y32 = x64.astype(np.float32), y64.astype(np.float32)
-    for options in ({}, {"debiased": True}, {"method": "gram"}):
-        assert cka(x32, y32, **options) == pytest.approx(cka(x64, y64, **options), abs=1e-6)
+    assert cka(x32, y32, **options) == pytest.approx(cka(x64, y64, **options), abs=1e-6)
+
+
+def test_float32_large_mean_beats_the_naive_gram(rng):
+    x64 = rng.normal(size=(500, 20)) + 1e3
+    y64 = np.tanh(x64 - 1e3) @ rng.normal(size=(20, 8)) + 1e3
+    x32, y32 = x64.astype(np.float32), y64.astype(np.float32)
+    exact = cka(x64, y64)
+    assert abs(_naive_float32_cka(x32, y32) - exact) > 1e-2  # the test data can expose the bug
+    assert cka(x32, y32) == pytest.approx(exact, abs=1e-6)
     tx, ty = torch.from_numpy(x32).requires_grad_(), torch.from_numpy(y32)
-    assert cka(tx, ty) == pytest.approx(cka(x64, y64), abs=1e-6)
+    assert cka(tx, ty) == pytest.approx(exact, abs=1e-6)
+
+
+@pytest.mark.parametrize("options", [ESTIMATORS[0], ESTIMATORS[2]])
+@FAST
+@given(seed=st.integers(0, 2**31 - 1))
+def test_arccos_cka_satisfies_the_triangle_inequality(options, seed):
+    """Biased CKA is the cosine of the angle between centred Grams, so arccos(CKA) is a metric."""
+    rng = np.random.default_rng(seed)
+    base = rng.normal(size=(30, 4))
+    reps = [
+        base @ rng.normal(size=(4, 5)) + rng.normal(scale=s, size=(30, 5)) for s in (0.1, 1, 3)
+    ]
+    reps.append(rng.normal(size=(30, 2)))
+    d = np.arccos(np.clip([[cka(a, b, **options) for b in reps] for a in reps], -1, 1))
+    for i, j, m in itertools.product(range(len(reps)), repeat=3):
+        assert d[i, j] <= d[i, m] + d[m, j] + 1e-7
+
+
+def test_one_minus_cka_is_not_a_metric():
+    """X, Z: orthonormal centred columns (CKA 0); Y = [X, Z] has Gram K_X + K_Z, 45° from each.
+    1 − CKA(X, Z) = 1 > 2 (1 − cos 45°) ≈ 0.59, while the angles add up exactly."""
+    a = np.random.default_rng(0).normal(size=(40, 4))
+    q = np.linalg.qr(a - a.mean(0))[0]  # combinations of centred columns: centred, orthonormal
+    x, z = q[:, :2], q[:, 2:]
+    y = np.hstack([x, z])
+    assert cka(x, z) == pytest.approx(0.0, abs=1e-12)
+    assert cka(x, y) == pytest.approx(np.sqrt(0.5), abs=1e-12)
+    assert 1 - cka(x, z) > (1 - cka(x, y)) + (1 - cka(y, z)) + 0.4
+    assert np.arccos(cka(x, z)) == pytest.approx(np.arccos(cka(x, y)) + np.arccos(cka(y, z)))
 
 
 def test_rbf_tends_to_linear_for_wide_bandwidth(rng):
