@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dynan.similarity import SimilarityError, cka
+from dynan.similarity import SimilarityError, bootstrap_ci, cka
 from dynan.similarity.reliability import (
     ReliabilityVerdict,
     assess_reliability,
+    jackknife_interval,
     leave_one_out,
     linear_map_sensitivity,
 )
@@ -52,6 +53,23 @@ def test_verdicts_for_known_cases(rng):
     back = ReliabilityVerdict.from_json(outlier.to_json())
     assert back.flags == outlier.flags and back.measures == outlier.measures
     assert back.widths == (6, 6)
+
+
+def test_jackknife_interval_by_definition_and_against_the_bootstrap(rng):
+    """se² = (n − 1)/n Σ(θ₍ᵢ₎ − θ̄)² from explicit deletions; its width is close to the
+    bootstrap's (both estimate the same sampling spread)."""
+    x = rng.normal(size=(150, 4)) * [2, 1, 1, 0.5]
+    y = np.tanh(x @ rng.normal(size=(4, 3))) + 0.5 * rng.normal(size=(150, 3))
+    theta = cka(x, y)
+    deleted = np.array([cka(np.delete(x, i, 0), np.delete(y, i, 0)) for i in range(150)])
+    se = np.sqrt(149 / 150 * np.sum((deleted - deleted.mean()) ** 2))
+    low, high = jackknife_interval(theta, leave_one_out(x, y), level=0.9)
+    assert (low, high) == pytest.approx((theta - 1.6448536 * se, theta + 1.6448536 * se))
+    boot = bootstrap_ci(x, y, n_boot=400, level=0.9, seed=1)
+    assert (high - low) == pytest.approx(boot.high - boot.low, rel=0.3)
+    quick = assess_reliability(x, y, preset="quick")
+    assert quick.interval == "jackknife" and quick.ci_low < quick.cka < quick.ci_high
+    assert np.isnan(jackknife_interval(0.5, np.array([np.nan, 0.4]))).all()
 
 
 def test_reliability_error_paths(rng):
