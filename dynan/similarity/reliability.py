@@ -23,12 +23,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.special import ndtri
 
 from dynan.results import Result
-from dynan.similarity._checks import SimilarityError, check_choice, check_pair, check_positive
+from dynan.similarity._checks import (
+    SimilarityError,
+    check_choice,
+    check_pair,
+    check_positive,
+    is_constant,
+)
 from dynan.similarity.cka import cka_matrix
-from dynan.similarity.inference import bootstrap_ci, permutation_test
+from dynan.similarity.inference import bootstrap_ci, jackknife_interval, permutation_test
 from dynan.similarity.measures import SIMILARITIES, centred_reduced
 from dynan.similarity.translation import single_point_limits, single_point_translation
 
@@ -38,7 +43,6 @@ __all__ = [
     "LinearMapSensitivity",
     "ReliabilityVerdict",
     "assess_reliability",
-    "jackknife_interval",
     "leave_one_out",
     "linear_map_sensitivity",
 ]
@@ -142,36 +146,6 @@ def leave_one_out(x: Any, y: Any) -> np.ndarray:
     return out
 
 
-def jackknife_interval(
-    statistic: float, loo: np.ndarray, *, level: float = 0.95
-) -> tuple[float, float]:
-    """Normal-theory jackknife interval θ ± z·se, se² = (n − 1)/n · Σ(θ₍ᵢ₎ − θ̄₍·₎)².
-
-    ``loo`` holds the statistic with each example left out (:func:`leave_one_out` for linear
-    CKA). CKA is a smooth function of sample moments, for which the jackknife variance is
-    consistent; O(n) given the leave-one-out values.
-
-    References
-    ----------
-    Efron & Tibshirani (1993), "An Introduction to the Bootstrap", ch. 11 (jackknife standard
-    error); Efron & Stein (1981), Ann. Stat. 9.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> low, high = jackknife_interval(0.5, np.array([0.4, 0.5, 0.6]))
-    >>> round(low, 3), round(high, 3)
-    (0.274, 0.726)
-    """
-    loo = loo[np.isfinite(loo)]
-    n = loo.size
-    if n < 2 or not np.isfinite(statistic):
-        return float("nan"), float("nan")
-    se = float(np.sqrt((n - 1) / n * np.sum((loo - loo.mean()) ** 2)))
-    z = float(ndtri(0.5 + level / 2))
-    return statistic - z * se, statistic + z * se
-
-
 def linear_map_sensitivity(
     x: Any, y: Any, *, n_maps: int = 8, condition: float = 10.0, seed: int | None = 0
 ) -> LinearMapSensitivity:
@@ -263,6 +237,30 @@ def _flags(v: dict, t: dict) -> list[tuple[str, str]]:
     return out
 
 
+def _undefined(x: np.ndarray, y: np.ndarray, constant: list[str], t: dict) -> ReliabilityVerdict:
+    """The verdict of a comparison whose CKA is undefined (a constant representation)."""
+    nan = float("nan")
+    return ReliabilityVerdict(
+        **dict.fromkeys(
+            ("cka", "cka_debiased", "p_value", "ci_low", "ci_high", "loo_max_change"), nan
+        ),
+        **dict.fromkeys(("point_max_change", "outlier_limit_max", "linear_map_spread"), nan),
+        n=x.shape[0],
+        widths=(x.shape[1], y.shape[1]),
+        loo_worst_index=-1,
+        point_worst_index=-1,
+        outlier_scale=nan,
+        measures={},
+        flags=("constant",),
+        reasons=tuple(
+            f"{name} is constant (every example the same): CKA is undefined" for name in constant
+        ),
+        verdict="undefined",
+        thresholds=t,
+        interval="none",
+    )
+
+
 def assess_reliability(
     x: Any,
     y: Any,
@@ -299,7 +297,8 @@ def assess_reliability(
     ReliabilityVerdict
         ``verdict`` is "unreliable" when the value is not significant or at least two major
         flags (outlier-dominated, single-point-sensitive, measures-disagree) are raised,
-        "caution" for any other flag, else "reliable"; ``reasons`` say why in words.
+        "caution" for any other flag, else "reliable"; ``reasons`` say why in words. A constant
+        representation (CKA undefined) gives "undefined", the flag "constant" and NaN values.
 
     Raises
     ------
@@ -339,6 +338,9 @@ def assess_reliability(
     n = x.shape[0]
     if n < 4:
         raise SimilarityError(f"reliability diagnostics need at least 4 examples, got n={n}")
+    constant = [name for name, z in (("X", x), ("Y", y)) if is_constant(z)]
+    if constant:
+        return _undefined(x, y, constant, t)
     n_perm, n_boot, n_maps = PRESETS[preset]
     xr, yr = centred_reduced(x), centred_reduced(y)
     both = cka_matrix([xr], [yr])[0, 0], cka_matrix([xr], [yr], debiased=True)[0, 0]

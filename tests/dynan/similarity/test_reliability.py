@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from dynan.similarity import SimilarityError, bootstrap_ci, cka
+from dynan.similarity.inference import jackknife_interval
 from dynan.similarity.reliability import (
     ReliabilityVerdict,
     assess_reliability,
-    jackknife_interval,
     leave_one_out,
     linear_map_sensitivity,
 )
@@ -82,3 +82,12 @@ def test_reliability_error_paths(rng):
         assess_reliability(x[:3], x[:3])
     with pytest.raises(SimilarityError, match="condition must be >= 1"):
         linear_map_sensitivity(x, x, condition=0.5)
+    with pytest.raises(SimilarityError, match=r"level must be in \(0, 1\)"):
+        jackknife_interval(0.5, np.ones(3), level=1.0)
+
+
+def test_constant_representation_gives_an_undefined_verdict(rng):
+    verdict = assess_reliability(rng.normal(size=(20, 3)), np.zeros((20, 2)))
+    assert verdict.verdict == "undefined" and verdict.flags == ("constant",)
+    assert np.isnan(verdict.cka) and "Y is constant" in verdict.reasons[0]
+    assert ReliabilityVerdict.from_json(verdict.to_json()).verdict == "undefined"
