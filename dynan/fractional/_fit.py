@@ -19,12 +19,12 @@ from dynan.fractional._search import (
     COMBINE,
     TINY,
     baseline_scale,
-    baseline_trace,
     bootstrap_alpha,
     grid_moments,
     refine,
     solve,
     solve_at,
+    transient_trace,
     vertex,
 )
 from dynan.results import Result
@@ -54,11 +54,16 @@ class FractionalFit(Result):
         Fitted order per series (the response's shape without time and realisation axes);
         NaN where the series cannot be fitted (``valid`` False).
     gain, offset : ndarray (...)
-        Linear coefficients: target ≈ gain·D^α[source] + transient·τ_α + offset.
+        Linear coefficients: target ≈ gain·D^α[source] + transient·θ_α + offset.
     transient : ndarray (...)
-        Coefficient of τ_α, the trace a unit baseline leaves in a Grünwald–Letnikov derivative,
-        D^α[1] ∝ t^{−α}/Γ(1 − α), scaled to 1 at the first fitted sample (so that it stays
-        defined at integer α); 0 for the spectral method, whose DC term is zeroed.
+        Coefficient of θ_α = (ζ_α − 1)/α, where ζ_α is the trace a unit baseline leaves in a
+        Grünwald–Letnikov derivative, D^α[1] ∝ t^{−α}/Γ(1 − α), scaled to 1 at the first
+        fitted sample (so that it stays defined at integer α). With the offset, θ_α spans
+        what ζ_α does, and it stays a regressor at α = 0 (θ_0 = −Σ_{start<j≤k} 1/j ≈
+        −log t), where ζ_α is constant: the model and its loss are continuous in α. A baseline
+        b of the source is cancelled by transient = −gain·b·α·D^α[1](start) (and
+        −gain·b·D^α[1](start) in the offset). 0 for the spectral method, whose DC term is
+        zeroed.
     residual : ndarray (...)
         Relative residual 1 − R² at ``alpha`` over the fit range (0 is a perfect fit).
     ci : ndarray (..., 2)
@@ -97,7 +102,7 @@ class FractionalFit(Result):
     confidence: float
 
     def predict(self, response: ArrayLike, stimulus: ArrayLike) -> np.ndarray:
-        """The fitted target, gain·D^α[source] + transient·τ_α + offset, for each series.
+        """The fitted target, gain·D^α[source] + transient·θ_α + offset, for each series.
 
         ``response`` and ``stimulus`` are (..., T) series broadcasting against ``alpha``
         (e.g. one realisation, or the mean over realisations); NaN where ``valid`` is False.
@@ -110,7 +115,7 @@ class FractionalFit(Result):
         alpha = np.broadcast_to(alpha, shape)
         out = self.gain[..., None] * derivative(x, alpha, self.dt, method=self.method)
         if self.method == "gl":
-            trace = baseline_trace(alpha, x.shape[-1], self.fit_range[0])
+            trace = transient_trace(alpha, x.shape[-1], self.fit_range[0])
             with np.errstate(invalid="ignore"):
                 out = out + self.transient[..., None] * trace
         out = out + self.offset[..., None]
@@ -271,7 +276,8 @@ def fit_fractional_order(
     -----
     For each α the best (gain, offset) — and for Grünwald–Letnikov the coefficient of the
     baseline transient D^α[1] = t^{−α}/Γ(1 − α), so that a response's non-zero baseline leaves
-    no trace — is the linear least-squares solution for the combined record, computed in
+    no trace (as the regressor (D^α[1] − D^α[1](start))/α, which keeps the loss continuous
+    through α = 0) — is the linear least-squares solution for the combined record, computed in
     closed form from per-realisation sums (partial covariances; Gram matrices over pairs of
     realisations for ``"mean"``). The loss, 1 − R² over ``fit_range``,
     is evaluated on a grid of step ``resolution`` over ``bounds``; the best grid point is
@@ -358,8 +364,10 @@ def fit_fractional_order(
         centre = solve_at(order, **at)
     gain, transient = centre["gain"], centre["transient"]
     offset = centre["offset"] + target_mean
-    if method == "gl":  # D^α[s − s̄] = D^α[s] − s̄ D^α[1]
-        transient = transient - gain * source_mean * baseline_scale(order, start, dt)
+    if method == "gl":  # D^α[s − s̄] = D^α[s] − s̄ D^α[1], D^α[1] = scale·(1 + α θ_α)
+        shift = gain * source_mean * baseline_scale(order, start, dt)
+        transient = transient - shift * order
+        offset = offset - shift
 
     ci = np.full((alpha.size, 2), np.nan)
     if bootstrap > 0 and realisations > 1:

@@ -25,8 +25,8 @@ def baseline_trace(alpha: ArrayLike, steps: int, start: int) -> np.ndarray:
     D^α[1] at sample k is dt^{−α} z_k, z_k = Π_{j≤k} (j − 1 − (α − 1))/j = Π_{j≤k} (j − α)/j
     (partial sums of the weights; ≈ t^{−α}/Γ(1 − α)). Scaled by z_start, the shape
     ζ_k = Π_{start<j≤k} (j − α)/j stays continuous through integer α ≤ start, where z itself
-    vanishes on [start, ∞): so the loss has no jump there. Before ``start``,
-    ζ_k = Π_{k<j≤start} j/(j − α) (infinite at an integer α in (k, start]).
+    vanishes on [start, ∞). Before ``start``, ζ_k = Π_{k<j≤start} j/(j − α) (infinite at an
+    integer α in (k, start]).
     """
     a = np.asarray(alpha, dtype=np.float64)[..., None]
     j = np.arange(1, steps, dtype=np.float64)
@@ -36,6 +36,27 @@ def baseline_trace(alpha: ArrayLike, steps: int, start: int) -> np.ndarray:
     with np.errstate(divide="ignore"):
         before = np.cumprod(1.0 / ratios[..., :start][..., ::-1], axis=-1)[..., ::-1]
     return np.concatenate([before, ones, after], axis=-1)
+
+
+def transient_trace(alpha: ArrayLike, steps: int, start: int) -> np.ndarray:
+    """The baseline-transient regressor θ_α = (ζ_α − 1)/α, continuous through α = 0: (..., steps).
+
+    ζ_α (:func:`baseline_trace`) is constant at α = 0, where it would drop out of the fit and
+    make the loss jump (the model loses a regressor that every α ≠ 0 has). With the offset in
+    the model, θ_α spans the same space as ζ_α for α ≠ 0, and tends to −Σ_{start<j≤k} 1/j
+    (≈ −log(k/start)) as α → 0. It is summed from the recursions ζ_m − ζ_{m−1} = −α ζ_{m−1}/m
+    (m > start) and ζ_k − ζ_{k+1} = α ζ_k/(k + 1) (k < start), so no α is divided out:
+    θ_k = −Σ_{start<m≤k} ζ_{m−1}/m after ``start``, θ_k = Σ_{k≤i<start} ζ_i/(i + 1) before.
+    Cost O(steps) per order.
+    """
+    zeta = baseline_trace(alpha, steps, start)
+    m = np.arange(1, steps, dtype=np.float64)
+    zeros = np.zeros((*zeta.shape[:-1], 1))
+    after = -np.cumsum(zeta[..., start:-1] / m[start:], axis=-1)
+    with np.errstate(invalid="ignore"):
+        terms = zeta[..., :start] / m[:start]
+        before = np.cumsum(terms[..., ::-1], axis=-1)[..., ::-1]
+    return np.concatenate([before, zeros, after], axis=-1)
 
 
 def baseline_scale(alpha: ArrayLike, start: int, dt: float) -> np.ndarray:
@@ -199,7 +220,7 @@ def grid_moments(
     for i in range(0, grid.size, block):
         orders = grid[i : i + block]
         x = _OPERATORS[method](source[None], orders[:, None, None], dt)[..., start:stop]
-        z = baseline_trace(orders, source.shape[-1], start)[:, None, start:stop]
+        z = transient_trace(orders, source.shape[-1], start)[:, None, start:stop]
         parts.append(compute_moments(x, yk, z if method == "gl" else None, mean=mean))
     return concat(parts)
 
@@ -218,7 +239,7 @@ def solve_at(
     start, stop = window
     x = derivative(source, np.broadcast_to(order, source.shape[:-1]), dt, method=method)
     z = (
-        baseline_trace(order, source.shape[-1], start)[None, :, start:stop]
+        transient_trace(order, source.shape[-1], start)[None, :, start:stop]
         if method == "gl"
         else None
     )
