@@ -11,8 +11,25 @@ comparison of many checkpoints (:func:`compare_checkpoints`). REFERENCES.md §5.
 
 from dynan.similarity._checks import CKAWarning, SimilarityError
 from dynan.similarity.cka import KERNELS, cka, cka_matrix
+from dynan.similarity.comparison import (
+    CKAComparison,
+    compare_checkpoints,
+    compare_representations,
+    similarity_graph,
+)
 from dynan.similarity.hsic import hsic, linear_gram, rbf_gram
-from dynan.similarity.inference import BootstrapCI, PermutationTest, bootstrap_ci, permutation_test
+from dynan.similarity.inference import (
+    BootstrapCI,
+    PermutationTest,
+    bootstrap_ci,
+    jackknife_interval,
+    permutation_test,
+)
+from dynan.similarity.manipulation import (
+    ManipulationResult,
+    manipulate_checkpoint,
+    manipulate_cka_map,
+)
 from dynan.similarity.maps import CKAMap, cka_map, cka_time_map
 from dynan.similarity.measures import (
     SIMILARITIES,
@@ -54,9 +71,11 @@ __all__ = [
     "SIMILARITIES",
     "ActivationCapture",
     "BootstrapCI",
+    "CKAComparison",
     "CKAMap",
     "CKAWarning",
     "LinearMapSensitivity",
+    "ManipulationResult",
     "MinibatchCKA",
     "PermutationTest",
     "ReliabilityVerdict",
@@ -74,10 +93,15 @@ __all__ = [
     "cka_map",
     "cka_matrix",
     "cka_time_map",
+    "compare_checkpoints",
+    "compare_representations",
     "hsic",
+    "jackknife_interval",
     "leave_one_out",
     "linear_gram",
     "linear_map_sensitivity",
+    "manipulate_checkpoint",
+    "manipulate_cka_map",
     "mean_cca_r2",
     "minibatch_cka",
     "network_representations",
@@ -87,6 +111,7 @@ __all__ = [
     "procrustes_similarity",
     "rbf_gram",
     "rsa",
+    "similarity_graph",
     "single_point_limits",
     "single_point_translation",
     "streaming_cka",
