@@ -209,8 +209,10 @@ def lyapunov_spectrum(
     Benettin's algorithm as in REFERENCES.md §2: with Q₀ a random orthonormal (dim, k) basis,
     V = J(x_t, u_t) Q_t for each step (J at the pre-step state, applied by ``step_and_jvp``,
     matrix-free for systems without an explicit Jacobian), every ``qr_every`` steps
-    Q R = V, and λ_i = Σ log |R_ii| / n_steps (natural log) after a state transient and a
-    tangent transient. The sum of all dim exponents equals the mean log |det J| along the orbit.
+    Q R = V (Householder with V's rows sorted by norm, so saturated units do not spoil the
+    small R_ii; see :func:`dynan._benettin.orthonormalize`), and λ_i = Σ log |R_ii| / n_steps
+    (natural log) after a state transient and a tangent transient. The sum of all dim
+    exponents equals the mean log |det J| along the orbit.
     Columns with R_ii = 0 (a tangent direction mapped to zero, e.g. dead ReLU units) give −inf,
     which is the exact exponent of such a direction.
     Cost: (transient + n_steps) × B × (one step and a k-column Jacobian product, plus an
