@@ -40,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=1,
         help="torch threads; the method is a chain of small ops, one is usually fastest",
     )
+    parser.add_argument(
+        "--no-figures", action="store_true", help="write the JSON results only (no PNG figures)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -74,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
         json_path = out / f"{prefix}.json"
         result.to_json(json_path)
         print(f"{path}: wrote {json_path}")
-        for figure in save_lyapunov_figures(result, out, prefix=prefix).values():
+        figures = {} if args.no_figures else save_lyapunov_figures(result, out, prefix=prefix)
+        for figure in figures.values():
             print(f"{path}: wrote {figure}")
         if "note" in result.metadata:
             print(f"{path}: {result.metadata['note']}")

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from matplotlib.axes import Axes
 
+from dynan.checkpoint import load
 from dynan.cli import main
 from dynan.finite_time import finite_time_lyapunov
 from dynan.lyapunov import LyapunovSpectrum, lyapunov_spectrum
 from dynan.report.lyapunov_figures import plot_convergence, plot_finite_time, plot_spectrum
 from dynan.system import CallableSystem
 from dynan.systems import henon
-from models import build, save_checkpoint
+from models import ARUN, ElmanRNN, LSTMNet, build, save_checkpoint
 
+ZOO = Path(__file__).resolve().parents[2] / "models" / "zoo"
 FAST = ["--steps", "30", "--transient", "10", "--k", "3", "--trials", "2", "--no-progress"]
 
 
@@ -88,6 +91,35 @@ def test_cli_bad_options_exit_2(checkpoints, tmp_path, capsys, extra, message):
 def test_cli_missing_checkpoint_exit_2(tmp_path, capsys):
     assert main(["lyapunov", str(tmp_path / "none.safetensors"), "--out", str(tmp_path)]) == 2
     assert "no such checkpoint file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mode", ["frozen", "joint"])
+def test_cli_runs_on_every_zoo_network(tmp_path, capsys, mode):
+    paths = sorted(ZOO.glob("*.safetensors"))
+    assert paths, f"no checkpoints in {ZOO}"
+    options = ["--steps", "12", "--transient", "4", "--k", "2", "--trials", "2", "--no-progress"]
+    if mode == "joint":
+        options.append("--no-figures")  # drawing dominates the cost; the frozen run draws them
+    args = ["lyapunov", *map(str, paths), "--mode", mode, "--out", str(tmp_path), *options]
+    assert main(args) == 0
+    for path in paths:
+        net = load(path)
+        size = net.hidden_size
+        shaped = isinstance(net, ARUN) or (isinstance(net, ElmanRNN) and net.variant != "relu")
+        used = mode if shaped else "joint"
+        result = LyapunovSpectrum.from_json(tmp_path / f"{path.stem}-lyapunov-{used}.json")
+        assert result.metadata["sha256"] == net.checkpoint.sha256
+        if used == "frozen" or isinstance(net, ElmanRNN):
+            assert result.dim == size
+        elif isinstance(net, ARUN):
+            assert result.dim == size * (1 + net.controller_size)
+        else:
+            assert result.dim == size * (2 if isinstance(net, LSTMNet) else 1)
+        assert result.exponents.shape == (2,) and not np.isnan(result.exponents).any()
+        assert result.exponents[0] < 5  # a stable or weakly chaotic trained network
+        figures = list(tmp_path.glob(f"{path.stem}-lyapunov-{used}-*.png"))
+        assert len(figures) == (2 if mode == "frozen" else 0)
+    assert capsys.readouterr().out.count("λ₁ =") == len(paths)
 
 
 # -- figures ------------------------------------------------------------------------------------
