@@ -28,11 +28,11 @@ PRESETS = {
     },
     "full": {
         "amplitudes": (1.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0),
-        "realisations": 20,
+        "realisations": 10,
         "steps": 300,
         "window": (100, 200),
-        "resolution": 0.01,
-        "bootstrap": 1000,
+        "resolution": 0.05,
+        "bootstrap": 500,
     },
 }
 
