@@ -55,8 +55,15 @@ FAST: dict[str, dict[str, Any]] = {
     "fractional": {"preset": "fast", "method": "gl", "seed": 0},
     # fixed points of the hidden dynamics under zero input, starts from test trajectories
     "fixed-points": {"examples": 16, "n_inits": 128, "seed": 0},
-    # representations for CKA across checkpoints: test inputs, which steps
-    "cka": {"examples": 256, "seed": 0},
+    # CKA across checkpoints: test inputs, hidden-state steps, per-pair diagnostics preset,
+    # smallest CKA drawn as a graph edge
+    "cka": {
+        "examples": 256,
+        "steps": "final",
+        "reliability": "quick",
+        "threshold": 0.5,
+        "seed": 0,
+    },
 }
 
 #: What "full" changes: closer to the paper, minutes per checkpoint.
@@ -69,7 +76,13 @@ FULL: dict[str, dict[str, Any]] = {
     },
     "fractional": {"preset": "full", "method": "spectral", "seed": 0},
     "fixed-points": {"examples": 64, "n_inits": 1024, "seed": 0},
-    "cka": {"examples": 1000, "seed": 0},
+    "cka": {
+        "examples": 1000,
+        "steps": "final",
+        "reliability": "fast",
+        "threshold": 0.5,
+        "seed": 0,
+    },
 }
 
 
