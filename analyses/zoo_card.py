@@ -25,7 +25,7 @@ pixels), with a step drive ξ = 1 and with a noise drive N(0, 1) added to every 
 for 16 ≤ t < 33 (the paper's 200 < t < 400 of 784, scaled). ARUN networks use a controller of
 16 units (the paper's 50 costs ~3× more CPU time to train; the architecture takes any size).
 
-| file | variant | task | hidden | params | clean | sinusoid | step | noise | epochs | command |
+| file | variant | task | hidden | params | clean | sinusoid | step | noise | best ep. | command |
 |---|---|---|---|---|---|---|---|---|---|---|
 """
 
@@ -44,7 +44,7 @@ def row(path: Path) -> str:
         str(net.hidden_size),
         f"{params:,}",
         *(f"{acc.get(k, float('nan')):.3f}" for k in ("clean", "sinusoid", "step", "noise")),
-        str(info.training.get("epochs_trained", "?")),
+        f"{info.training.get('best_epoch', '?')} of {info.training.get('epochs', '?')}",
         f"`{info.training.get('command', '?')}`",
     ]
     return "| " + " | ".join(cells) + " |"

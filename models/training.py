@@ -138,7 +138,7 @@ def train(
     def save(metrics: dict) -> None:
         training = {
             **asdict(cfg),
-            "epochs_trained": best["epoch"],
+            "epochs_trained": start_epoch + len(history),
             "best_epoch": best["epoch"],
             "optimizer": "Adam",
             "scheduler": f"ReduceLROnPlateau(factor={cfg.factor}, patience={cfg.patience})",
