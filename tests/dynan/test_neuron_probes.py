@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+import dynan
 import models
 from dynan.neuron_probes import (
     FractionalAnalysis,
@@ -99,18 +101,44 @@ def test_probe_arun_gives_finite_alpha_per_neuron(connectivity):
     assert probe.n_mean.shape == (3, 60)
 
 
+@pytest.mark.parametrize("connectivity", ["isolated", "intact"])
 @pytest.mark.parametrize("architecture", sorted(models.ARCHITECTURES))
-def test_probe_runs_on_every_architecture(architecture):
+def test_probe_runs_on_every_architecture(architecture, connectivity):
     extra = {"controller_size": 4} if architecture == "arun" else {}
     net = models.build(architecture, input_size=2, hidden_size=5, output_size=3, **extra)
     before = {k: v.clone() for k, v in net.state_dict().items()}
-    probe = probe_neurons(net, **SMALL, bootstrap=0)
+    probe = probe_neurons(net, **SMALL, connectivity=connectivity, bootstrap=0)
     assert probe.neurons.alpha.shape == (3, 5)
-    assert probe.architecture == architecture
+    assert probe.architecture == architecture and probe.connectivity == connectivity
+    valid = probe.neurons.valid
+    assert (
+        np.isfinite(probe.neurons.alpha[valid]).all()
+        and np.isnan(probe.neurons.alpha[~valid]).all()
+    )
     has_shape = architecture not in ("relu", "gru", "lstm")
     assert np.isfinite(probe.n_mean).all() == has_shape
     for k, v in net.state_dict().items():  # the probe works on a copy
         assert torch.equal(v, before[k])
+
+
+ZOO = sorted((Path(__file__).resolve().parents[2] / "models" / "zoo").glob("*.safetensors"))
+
+
+@pytest.mark.parametrize("path", ZOO, ids=lambda p: p.stem)
+def test_probe_zoo_checkpoint_isolated_and_intact(path):
+    # trained networks of every shipped variant: finite orders wherever a neuron responds, a
+    # finite population order, and shape traces exactly for the γ variants (ARUN adapts them)
+    net = dynan.load(path, dtype=torch.float64)
+    options = {"amplitudes": (1.0, 5.0), "realisations": 2, "steps": 90, "window": (30, 60)}
+    for connectivity in ("isolated", "intact"):
+        probe = probe_neurons(net, **options, connectivity=connectivity, bootstrap=0)
+        fit = probe.neurons
+        assert fit.alpha.shape == (2, net.hidden_size)
+        assert fit.valid.mean() > 0.5, f"{connectivity}: most neurons silent"
+        assert np.isfinite(fit.alpha[fit.valid]).all()
+        assert np.isfinite(probe.population.alpha).all()
+        has_shape = net.architecture not in ("relu", "gru", "lstm")
+        assert np.isfinite(probe.n_mean).all() == has_shape
 
 
 def test_probe_isolated_keeps_only_self_connections():
@@ -209,6 +237,29 @@ def test_gain_scaling_recovers_the_laws(arun_probe):
     np.testing.assert_allclose(gain.n_params, [1.5, 0.7, 5.0], rtol=1e-5)
     np.testing.assert_allclose(gain.s_params, [0.02, 0.3, -0.01], rtol=1e-5, atol=1e-9)
     assert gain.span == (30, 40)
+
+
+def test_gain_scaling_noisy_laws_within_their_standard_errors(arun_probe, rng):
+    # the paper's laws plus measurement noise at 8 amplitudes: each parameter lies within
+    # 3 of its reported standard errors of the truth, and those errors are finite
+    xi = np.array([0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 20.0])
+    truth_n, truth_s = (1.5, 0.7, 5.0), (0.05, 0.3, -0.01)
+    n = power_law(xi, *truth_n) + 0.01 * rng.normal(size=xi.size)
+    s = exponential_law(xi, *truth_s) + 0.001 * rng.normal(size=xi.size)
+    probe = dataclasses.replace(
+        arun_probe,
+        amplitudes=xi,
+        n_mean=np.repeat(n[:, None], 60, 1),
+        s_mean=np.repeat(s[:, None], 60, 1),
+    )
+    gain = gain_scaling(probe)
+    assert gain.n_ok and gain.s_ok
+    for params, stderr, truth in (
+        (gain.n_params, gain.n_stderr, truth_n),
+        (gain.s_params, gain.s_stderr, truth_s),
+    ):
+        assert np.isfinite(stderr).all() and (stderr > 0).all()
+        assert (np.abs(params - truth) < 3 * stderr).all(), (params, stderr)
 
 
 def test_gain_scaling_guards(arun_probe):
