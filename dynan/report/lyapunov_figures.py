@@ -1,13 +1,15 @@
-"""Figures of Lyapunov analyses: the spectrum, its convergence, finite-time exponents.
+"""Figures of Lyapunov analyses: the spectrum, its convergence, finite-time exponents, λ₁
+against drive amplitude.
 
-Each ``plot_*`` function takes a result from :mod:`dynan.lyapunov` or :mod:`dynan.finite_time`
-and an optional axes, and returns the axes it drew on; :func:`save_lyapunov_figures` writes the
-two figures of a spectrum for the CLI and the report.
+Each ``plot_*`` function takes a result from :mod:`dynan.lyapunov`, :mod:`dynan.finite_time` or
+:mod:`dynan.report.drive_sweep` and an optional axes, and returns the axes it drew on;
+:func:`save_lyapunov_figures` writes the two figures of a spectrum for the CLI and the report.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +17,20 @@ from matplotlib.axes import Axes
 
 from dynan.finite_time import FiniteTimeLyapunov
 from dynan.lyapunov import LyapunovSpectrum
+from dynan.report.drive_sweep import DriveSweep
 from dynan.report.style import PALETTE, get_axes, save_figure
 
-__all__ = ["plot_convergence", "plot_finite_time", "plot_spectrum", "save_lyapunov_figures"]
+__all__ = [
+    "plot_convergence",
+    "plot_drive_sweep",
+    "plot_finite_time",
+    "plot_spectrum",
+    "save_lyapunov_figures",
+]
 
 _FALLBACK = "#333333"
+#: Line style of each drive-sweep condition.
+_CONDITION_STYLES = {"static": "-", "adaptive": "-", "fixed": "--", "joint": ":"}
 
 
 def _color(result: LyapunovSpectrum | FiniteTimeLyapunov, color: str | None) -> str:
@@ -125,6 +136,42 @@ def plot_finite_time(
     ax.set_title(f"Finite-time exponent: {_title(result)}")
     if label:
         ax.legend(loc="best", fontsize=8, frameon=False)
+    return ax
+
+
+def plot_drive_sweep(
+    sweeps: DriveSweep | Sequence[DriveSweep],
+    ax: Axes | None = None,
+    *,
+    conditions: Sequence[str] | None = None,
+) -> Axes:
+    """λ₁ against drive amplitude ξ for one or several networks, every condition a line.
+
+    Colours follow the architecture; line styles the condition (solid: adaptive or static,
+    dashed: fixed shape parameters, dotted: joint state). Bands are the confidence intervals
+    over trials; the grey line marks λ₁ = 0 (the edge of chaos). ``conditions`` restricts the
+    lines drawn (default all).
+    """
+    ax = get_axes(ax, figsize=(6, 3.8))
+    sweeps = [sweeps] if isinstance(sweeps, DriveSweep) else list(sweeps)
+    ax.axhline(0.0, color="0.6", lw=0.8, zorder=0)
+    for sweep in sweeps:
+        color = PALETTE.get(sweep.architecture, _FALLBACK)
+        for row, condition in enumerate(sweep.conditions):
+            if conditions is not None and condition not in conditions:
+                continue
+            low, high = sweep.ci_low[row], sweep.ci_high[row]
+            if np.isfinite(low).all() and np.isfinite(high).all():
+                ax.fill_between(sweep.amplitudes, low, high, color=color, alpha=0.12, lw=0)
+            label = sweep.name if condition == "static" else f"{sweep.name} ({condition})"
+            ax.plot(
+                sweep.amplitudes, sweep.lambda1[row], marker="o", ms=3, lw=1.2, color=color,
+                ls=_CONDITION_STYLES.get(condition, "-"), label=label,
+            )  # fmt: skip
+    ax.set_xlabel("drive amplitude ξ")
+    ax.set_ylabel("λ₁ (nats/step)")
+    ax.set_title("Maximal exponent against drive")
+    ax.legend(loc="best", fontsize=7, frameon=False)
     return ax
 
 
