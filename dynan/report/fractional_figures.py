@@ -55,7 +55,9 @@ def plot_alpha_distribution(
 ) -> Axes:
     """Histogram of per-neuron α, isolated vs intact, at one drive amplitude.
 
-    Vertical dashed lines mark the population α (fit of the neuron-averaged response).
+    Vertical dashed lines mark the population α (fit of the neuron-averaged response); the
+    legend counts the neurons whose best α lies on a bound of the search (piled in the edge
+    bins: their true order may lie beyond it).
     """
     ax = get_axes(ax)
     colors = _colors(analysis)
@@ -65,14 +67,9 @@ def plot_alpha_distribution(
     for name, probe in probes.items():
         alpha = probe.neurons.alpha[amplitude]
         alpha = alpha[np.isfinite(alpha)]
-        ax.hist(
-            alpha,
-            bins=bins,
-            color=colors[name],
-            alpha=0.55,
-            label=f"{name} (n={alpha.size})",
-            edgecolor="white",
-        )
+        bound = int(probe.neurons.at_bound[amplitude].sum())
+        label = f"{name} (n={alpha.size}" + (f", {bound} at a bound)" if bound else ")")
+        ax.hist(alpha, bins=bins, color=colors[name], alpha=0.55, label=label, edgecolor="white")
         pop = probe.population.alpha[amplitude]
         if np.isfinite(pop):
             ax.axvline(pop, color=colors[name], linestyle="--", linewidth=1.5)
@@ -80,7 +77,8 @@ def plot_alpha_distribution(
     xi = analysis.isolated.amplitudes[amplitude]
     ax.set(xlabel=_alpha_label(analysis.isolated), ylabel="neurons", xlim=(lo, hi))
     ax.set_title(f"{analysis.name}: α per neuron at ξ = {xi:g}")
-    ax.legend(frameon=False, fontsize="small", title="- - population α", title_fontsize="small")
+    ax.plot([], [], color="#555555", linestyle="--", label="population α")
+    _legend_below(ax)
     return ax
 
 
@@ -151,6 +149,12 @@ def plot_gain_scaling(gain: GainScaling, ax: Axes | None = None, *, parameter: s
     return ax
 
 
+def _legend_below(ax: Axes) -> None:
+    ax.legend(
+        frameon=False, fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3
+    )
+
+
 def _unit(curve: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """``curve`` mapped by the affine map that sends ``reference`` onto [0, 1]."""
     finite = reference[np.isfinite(reference)]
@@ -166,7 +170,8 @@ def plot_example_responses(
 
     Each neuron is stacked; its response is scaled to [0, 1], the matched signal too and the
     fit with the same map as the matched signal (so a good fit overlays it). The drive window
-    is shaded.
+    is shaded; each neuron is labelled with its α (* on a bound of the search) and the R² of
+    its fit.
     """
     ax = get_axes(ax, figsize=(5, 4.5))
     t = np.arange(probe.steps)
@@ -182,9 +187,10 @@ def plot_example_responses(
         ax.plot(t, base + _unit(target, target), color="#999999", linewidth=1.2)
         ax.plot(t, base + _unit(fit, target), color="k", linestyle="--", linewidth=1.2)
         alpha = probe.neurons.alpha[amplitude, neuron]
-        ax.text(
-            probe.steps, base + 0.5, f" #{neuron}\n α={alpha:.2f}", va="center", fontsize="small"
-        )
+        bound = "*" if probe.neurons.at_bound[amplitude, neuron] else ""
+        r2 = 1 - probe.neurons.residual[amplitude, neuron]
+        label = f" #{neuron}\n α={alpha:.2f}{bound}\n R²={r2:.2f}"
+        ax.text(probe.steps, base + 0.5, label, va="center", fontsize="small")
     ax.axvspan(*probe.window, color="#f2e8c9", zorder=0)
     ax.set_yticks([])
     ax.set(xlabel="step t", xlim=(0, probe.steps * 1.15))
@@ -193,7 +199,7 @@ def plot_example_responses(
     ax.plot([], [], color=color, label="response h")
     ax.plot([], [], color="#999999", label="matched signal")
     ax.plot([], [], color="k", linestyle="--", label="fractional fit")
-    ax.legend(frameon=False, fontsize="small", loc="lower left")
+    _legend_below(ax)
     return ax
 
 
