@@ -105,7 +105,8 @@ def plot_convergence(
     ax.set_xlabel("measured time" if result.dt else "measured steps")
     ax.set_ylabel(f"running estimate ({result.units})")
     ax.set_title(f"Convergence: {_title(result)}")
-    ax.legend(loc="best", fontsize=8, frameon=False)
+    if ax.get_legend_handles_labels()[0]:  # every leading exponent may be −inf
+        ax.legend(loc="best", fontsize=8, frameon=False)
     return ax
 
 
