@@ -203,6 +203,12 @@ def manipulate_cka_map(
     check_positive(batch_size, "batch_size", integer=True)
     if batch_size < 4:
         raise SimilarityError(f"batch_size must be >= 4 for HSIC₁, got {batch_size}")
+    name = getattr(getattr(model, "checkpoint", None), "name", "") or model.architecture
+    ref_name = (
+        f"{name} (original)"
+        if reference is None
+        else getattr(getattr(reference, "checkpoint", None), "name", "") or "reference"
+    )
     original = copy.deepcopy(model).float().eval()
     reference = original if reference is None else copy.deepcopy(reference).float().eval()
     tuned = model if inplace else copy.deepcopy(model)
@@ -261,8 +267,6 @@ def manipulate_cka_map(
         agreement = float((agree[0].argmax(-1) == agree[1].argmax(-1)).double().mean())
     else:
         agreement = float((torch.sign(agree[0]) == torch.sign(agree[1])).double().mean())
-    name = getattr(getattr(model, "checkpoint", None), "name", "") or model.architecture
-    ref_name = getattr(getattr(reference, "checkpoint", None), "name", "") or f"{name} (original)"
     return ManipulationResult(
         name=name,
         reference=ref_name,

@@ -75,9 +75,15 @@ def test_cli_manipulation(checkpoints, tmp_path, capsys):
     assert main([*args, "--iterations", "5", "--steps", "2", "--no-progress"]) == 0
     result = ManipulationResult.from_json(tmp_path / "relu-s0-manipulation-flip.json")
     assert result.steps == (4, 9) and result.iterations == 5
+    assert result.name == "relu-s0" and result.reference == "relu-s0 (original)"
     np.testing.assert_allclose(result.target, 1 - result.map_before)
     assert (tmp_path / "relu-s0-manipulation-flip.png").stat().st_size > 1000
     assert "accuracy" in capsys.readouterr().out
+    reference = [checkpoints["relu-s0"], checkpoints["relu-s1"], "--manipulate", "zeros"]
+    assert main(["cka", *reference, "--out", str(tmp_path), "--iterations", "2"]) == 0
+    result = ManipulationResult.from_json(tmp_path / "relu-s0-manipulation-zeros.json")
+    assert result.reference == "relu-s1" and result.steps == (2, 4, 6, 9)  # 4 steps by default
+    assert np.all(np.diag(result.map_before) < 0.999)  # another network, not itself
 
 
 @pytest.mark.parametrize(
