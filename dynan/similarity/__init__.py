@@ -17,6 +17,7 @@ from dynan.similarity.comparison import (
     compare_representations,
     similarity_graph,
 )
+from dynan.similarity.hooks import ActivationCapture, capture_activations
 from dynan.similarity.hsic import hsic, linear_gram, rbf_gram
 from dynan.similarity.inference import (
     BootstrapCI,
@@ -50,9 +51,7 @@ from dynan.similarity.reliability import (
     linear_map_sensitivity,
 )
 from dynan.similarity.representations import (
-    ActivationCapture,
     Representations,
-    capture_activations,
     checkpoint_representations,
     network_representations,
 )

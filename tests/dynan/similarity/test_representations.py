@@ -8,10 +8,9 @@ import torch
 from torch import nn
 
 from dynan.similarity import SimilarityError, cka_map
+from dynan.similarity.hooks import ActivationCapture, capture_activations
 from dynan.similarity.representations import (
-    ActivationCapture,
     Representations,
-    capture_activations,
     checkpoint_representations,
     network_representations,
 )
