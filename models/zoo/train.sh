@@ -12,7 +12,9 @@ lane_a() {
   $DYNAN train softplus $common --batch-size 32 --epochs 50 --seed 0 --out $Z/softplus-digits-s0.safetensors
   $DYNAN train gamma-homogeneous $common --batch-size 32 --epochs 50 --seed 0 \
     --out $Z/gamma-homogeneous-digits-s0.safetensors
-  $DYNAN train gru $common --batch-size 32 --epochs 50 --seed 0 --out $Z/gru-digits-s0.safetensors
+  # the GRU needs a larger step to pass 80 % here (lr 0.002: 0.73 after 50 epochs)
+  $DYNAN train gru --task digits --hidden-size 64 --lr 0.01 --threads 1 --quiet --batch-size 64 \
+    --epochs 120 --seed 0 --out $Z/gru-digits-s0.safetensors
   $DYNAN train gru --task flipflop --bits 3 --hidden-size 32 --batch-size 64 --lr 0.005 \
     --epochs 25 --seed 0 --threads 1 --quiet --out $Z/gru-flipflop3-s0.safetensors
 }
