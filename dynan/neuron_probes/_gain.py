@@ -100,6 +100,12 @@ def _fit_law(
         return failed, failed, False, f"{what}: fit gave non-finite parameters"
     variance = np.diag(cov)
     stderr = np.where(variance >= 0, np.sqrt(np.abs(variance)), np.nan)
+    if xi.size > params.size and not stderr[1] <= abs(params[1]):
+        reason = (
+            f"{what}: the fit leaves b undetermined (b = {params[1]:.3g} ± {stderr[1]:.2g}); "
+            "the values do not follow the law"
+        )
+        return failed, failed, False, reason
     return params, stderr, True, ""
 
 
@@ -131,8 +137,9 @@ def gain_scaling(probe: NeuronProbe, *, span: tuple[int, int] | None = None) -> 
     b = 1 (power) or 1/mean ξ (exponential), c = last value), with standard errors from the
     covariance curve_fit estimates (poorly determined with few amplitudes). Guards: no shape
     parameters (ReLU, GRU), constant values (static γ variants), fewer than 3 amplitudes, no
-    convergence or non-finite parameters each give NaN parameters, ``*_ok`` False and a
-    message.
+    convergence, non-finite parameters, or — with more amplitudes than parameters — an
+    exponent b whose standard error exceeds |b| (values that do not follow the law, e.g. not
+    monotonic in ξ) each give NaN parameters, ``*_ok`` False and a message.
     Cost: negligible (K points).
 
     References
