@@ -8,9 +8,11 @@
 - :func:`adaptation_index` — (r_early − r_late)/(r_early + r_late).
 - :func:`fractional_analysis` — all of it for one network, fast by default
   (:class:`FractionalAnalysis`).
+- :func:`compare_alpha` — the α of several networks side by side (:class:`AlphaComparison`).
 """
 
 from dynan.neuron_probes._analysis import PRESETS, FractionalAnalysis, fractional_analysis
+from dynan.neuron_probes._compare import AlphaComparison, compare_alpha
 from dynan.neuron_probes._gain import GainScaling, exponential_law, gain_scaling, power_law
 from dynan.neuron_probes._probes import DRIVES, NeuronProbe, adaptation_index, probe_neurons
 from dynan.neuron_probes._simulate import CONNECTIVITY, ProbeError
@@ -19,11 +21,13 @@ __all__ = [
     "CONNECTIVITY",
     "DRIVES",
     "PRESETS",
+    "AlphaComparison",
     "FractionalAnalysis",
     "GainScaling",
     "NeuronProbe",
     "ProbeError",
     "adaptation_index",
+    "compare_alpha",
     "exponential_law",
     "fractional_analysis",
     "gain_scaling",

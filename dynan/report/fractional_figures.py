@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 
 from dynan.fractional import FrequencyResponse
 from dynan.neuron_probes import (
+    AlphaComparison,
     FractionalAnalysis,
     GainScaling,
     NeuronProbe,
@@ -27,8 +28,11 @@ from dynan.report.style import PALETTE, get_axes, save_figure, use_style
 
 __all__ = [
     "figure_alpha",
+    "figure_alpha_comparison",
     "figure_examples",
     "figure_gain",
+    "plot_adaptation_index",
+    "plot_alpha_comparison",
     "plot_alpha_distribution",
     "plot_example_responses",
     "plot_frequency_response",
@@ -45,8 +49,8 @@ def _colors(analysis: FractionalAnalysis) -> dict[str, str]:
     return {"isolated": PALETTE.get(analysis.architecture, _FALLBACK), "intact": _INTACT}
 
 
-def _alpha_label(probe: NeuronProbe) -> str:
-    sign = "paper" if probe.neurons.target == "stimulus" else "Lundstrom"
+def _alpha_label(target: str) -> str:
+    sign = "paper" if target == "stimulus" else "Lundstrom"
     return f"fractional order α ({sign} convention)"
 
 
@@ -75,7 +79,7 @@ def plot_alpha_distribution(
             ax.axvline(pop, color=colors[name], linestyle="--", linewidth=1.5)
     ax.axvline(0.0, color="#bbbbbb", linewidth=0.8, zorder=0)
     xi = analysis.isolated.amplitudes[amplitude]
-    ax.set(xlabel=_alpha_label(analysis.isolated), ylabel="neurons", xlim=(lo, hi))
+    ax.set(xlabel=_alpha_label(analysis.target), ylabel="neurons", xlim=(lo, hi))
     ax.set_title(f"{analysis.name}: α per neuron at ξ = {xi:g}")
     ax.plot([], [], color="#555555", linestyle="--", label="population α")
     _legend_below(ax)
@@ -104,8 +108,68 @@ def plot_population_alpha(analysis: FractionalAnalysis, ax: Axes | None = None) 
         median[finite] = np.nanmedian(probe.neurons.alpha[finite], axis=1)
         ax.plot(xi, median, color=colors[name], linestyle=":", label=f"{name}: median neuron")
     ax.axhline(0.0, color="#bbbbbb", linewidth=0.8, zorder=0)
-    ax.set(xlabel="drive amplitude ξ", ylabel=_alpha_label(analysis.isolated))
+    ax.set(xlabel="drive amplitude ξ", ylabel=_alpha_label(analysis.target))
     ax.set_title("α against drive amplitude")
+    ax.legend(frameon=False, fontsize="small", loc="best")
+    return ax
+
+
+def plot_adaptation_index(analysis: FractionalAnalysis, ax: Axes | None = None) -> Axes:
+    """Adaptation index (r_early − r_late)/(r_early + r_late) against ξ: median and IQR."""
+    ax = get_axes(ax)
+    colors = _colors(analysis)
+    for name, probe in (("isolated", analysis.isolated), ("intact", analysis.intact)):
+        index = probe.adaptation_index
+        defined = np.isfinite(index).any(axis=1)
+        quartiles = np.full((3, index.shape[0]), np.nan)
+        quartiles[:, defined] = np.nanpercentile(index[defined], [25, 50, 75], axis=1)
+        xi = probe.amplitudes
+        ax.plot(xi, quartiles[1], marker="o", color=colors[name], label=f"{name}: median")
+        ax.fill_between(xi, quartiles[0], quartiles[2], color=colors[name], alpha=0.2, lw=0)
+    ax.axhline(0.0, color="#bbbbbb", linewidth=0.8, zorder=0)
+    ax.set(xlabel="drive amplitude ξ", ylabel="adaptation index")
+    ax.set_title("adaptation index per neuron (band: 25–75 %)")
+    ax.legend(frameon=False, fontsize="small", loc="best")
+    return ax
+
+
+def plot_alpha_comparison(
+    comparison: AlphaComparison, ax: Axes | None = None, *, connectivity: str = "isolated"
+) -> Axes:
+    """Per-neuron α of several networks side by side (each at its largest ξ).
+
+    One box (quartiles, whiskers to 1.5 IQR) with the neurons as points per network, coloured
+    by architecture; a black diamond marks the population α.
+    """
+    if connectivity not in comparison.connectivities:
+        raise ValueError(
+            f"connectivity must be one of {comparison.connectivities}, got {connectivity!r}"
+        )
+    j = comparison.connectivities.index(connectivity)
+    count = len(comparison.names)
+    ax = get_axes(ax, figsize=(max(4.0, 0.7 * count + 1.5), 3.8))
+    rng = np.random.default_rng(0)  # jitter only
+    for k, architecture in enumerate(comparison.architectures):
+        alpha = comparison.neuron_alpha[k, j]
+        alpha = alpha[np.isfinite(alpha)]
+        color = PALETTE.get(architecture, _FALLBACK)
+        if alpha.size:
+            ax.boxplot(
+                alpha,
+                positions=[k],
+                widths=0.6,
+                showfliers=False,
+                medianprops={"color": color, "linewidth": 2},
+            )
+            jitter = rng.uniform(-0.18, 0.18, alpha.size)
+            ax.plot(k + jitter, alpha, ".", color=color, alpha=0.6, markersize=4)
+        ax.plot(k, comparison.population_alpha[k, j], "D", color="k", markersize=5)
+    ax.plot([], [], "D", color="k", markersize=5, label="population α")
+    ax.axhline(0.0, color="#bbbbbb", linewidth=0.8, zorder=0)
+    ax.set_xticks(range(count), comparison.names, rotation=35, ha="right")
+    ax.set_xlim(-0.6, count - 0.4)
+    ax.set(ylabel=_alpha_label(comparison.target).replace("fractional order ", ""))
+    ax.set_title(f"{connectivity} neurons: α at the largest ξ")
     ax.legend(frameon=False, fontsize="small", loc="best")
     return ax
 
@@ -260,6 +324,17 @@ def figure_examples(analysis: FractionalAnalysis) -> Figure:
     fig, axes = _pair((11, 4.8))
     plot_example_responses(analysis.isolated, axes[0])
     plot_example_responses(analysis.intact, axes[1])
+    return fig
+
+
+def figure_alpha_comparison(comparison: AlphaComparison) -> Figure:
+    """α per neuron across networks, isolated and intact side by side on one α scale."""
+    fig, axes = _pair((max(8.0, 1.2 * len(comparison.names) + 3), 4.2))
+    for ax, connectivity in zip(axes, comparison.connectivities, strict=True):
+        plot_alpha_comparison(comparison, ax, connectivity=connectivity)
+    lows, highs = zip(*(ax.get_ylim() for ax in axes), strict=True)
+    for ax in axes:
+        ax.set_ylim(min(lows), max(highs))
     return fig
 
 

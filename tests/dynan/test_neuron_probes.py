@@ -13,11 +13,13 @@ import torch
 import dynan
 import models
 from dynan.neuron_probes import (
+    AlphaComparison,
     FractionalAnalysis,
     GainScaling,
     NeuronProbe,
     ProbeError,
     adaptation_index,
+    compare_alpha,
     exponential_law,
     fractional_analysis,
     gain_scaling,
@@ -274,6 +276,15 @@ def test_gain_scaling_guards(arun_probe):
         n_mean=np.repeat(np.array([[0.0], [1e3], [0.0], [1e3]]), 60, 1),
         s_mean=np.repeat(np.array([[0.0], [1.0], [0.0], [1.0]]), 60, 1),
     )
+    bumpy = dataclasses.replace(  # measured on a trained ARUN: no trend in n for b to describe
+        arun_probe,
+        amplitudes=np.array([1.0, 2.5, 5.0, 10.0]),
+        n_mean=np.repeat(np.array([[5.185], [5.258], [5.272], [5.169]]), 60, 1),
+        s_mean=np.full((4, 60), 0.01),
+    )
+    flat = gain_scaling(bumpy)
+    assert not flat.n_ok and "b undetermined" in flat.n_message
+    assert np.isnan(flat.n_params).all()
     odd = gain_scaling(zigzag)  # never raises: a fit either succeeds or says why not
     for ok, params, message in (
         (odd.n_ok, odd.n_params, odd.n_message),
@@ -310,3 +321,20 @@ def test_fractional_analysis_bad_preset():
     net = models.build("relu", input_size=1, hidden_size=3, output_size=2)
     with pytest.raises(ProbeError, match="preset"):
         fractional_analysis(net, preset="huge")
+
+
+def test_compare_alpha_pads_and_rejects_incomparable_analyses(tmp_path):
+    nets = [models.build("relu", input_size=1, hidden_size=h, output_size=2) for h in (3, 5)]
+    small, wide = (fractional_analysis(net, progress=False) for net in nets)
+    result = compare_alpha([small, wide], ["a", "b"])
+    assert result.neuron_alpha.shape == (2, 2, 5) and np.isnan(result.neuron_alpha[0, :, 3:]).all()
+    np.testing.assert_array_equal(result.neuron_alpha[1, 0], wide.isolated.neurons.alpha[-1])
+    back = AlphaComparison.from_json(result.to_json(tmp_path / "c.json"))
+    np.testing.assert_array_equal(back.population_ci, result.population_ci)
+    assert back.names == ("a", "b") and back.connectivities == ("isolated", "intact")
+    with pytest.raises(ValueError, match="differ in method"):
+        compare_alpha([small, dataclasses.replace(small, method="spectral")])
+    with pytest.raises(ValueError, match="2 names for 1"):
+        compare_alpha([small], ["a", "b"])
+    with pytest.raises(ValueError, match="at least one"):
+        compare_alpha([])
