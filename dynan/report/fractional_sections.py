@@ -38,7 +38,8 @@ def fractional_result(net: RecurrentNetwork, ctx: Context) -> FractionalAnalysis
     """The fractional analysis of one checkpoint (cached by its sha256 and the parameters).
 
     Cost: the protocol of the preset, two probes of O(R K T) network steps and
-    O(G R K N T log T) for the fits (``"fast"``: about 2 s for a 64-unit ARUN on one core).
+    O(G R K N T log T) for the fits (``"fast"``: about 1 s of CPU for a 64-unit zoo network;
+    the page section's five figures add about 1.3 s).
     """
     params = ctx.settings.params("fractional")
     return ctx.cache.get_or_compute(
