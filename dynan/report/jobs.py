@@ -47,9 +47,18 @@ __all__ = [
 
 #: Analysis parameters of the "fast" preset, by analysis (each section reads its own).
 FAST: dict[str, dict[str, Any]] = {
-    # spectrum on task inputs (one trial per test sequence), and λ₁ around a step-drive onset
-    "lyapunov": {"k": 16, "examples": 16, "transient": 16, "window": 8, "drive": 1.0},
-    # λ₁ (k = 1) under a constant drive ξ, adaptive (joint) and frozen shape parameters
+    # spectrum on task inputs (one trial per test sequence; k exponents, joint_k for the
+    # N·(1 + G)-dimensional joint state of ARUN), and λ₁ around a step-drive onset
+    "lyapunov": {
+        "k": 16,
+        "joint_k": 16,
+        "examples": 16,
+        "transient": 16,
+        "window": 8,
+        "drive": 1.0,
+    },
+    # λ₁ (k = 1) under a constant drive ξ; ARUN: joint state, and frozen shape parameters
+    # adapting to the drive or fixed at their undriven values
     "drive-sweep": {"amplitudes": [0.0, 0.5, 1.0, 2.0, 4.0], "examples": 8, "transient": 16},
     # the probe protocol sizes of dynan.neuron_probes
     "fractional": {"preset": "fast", "method": "gl", "seed": 0},
@@ -68,7 +77,14 @@ FAST: dict[str, dict[str, Any]] = {
 
 #: What "full" changes: closer to the paper, minutes per checkpoint.
 FULL: dict[str, dict[str, Any]] = {
-    "lyapunov": {"k": None, "examples": 64, "transient": 16, "window": 8, "drive": 1.0},
+    "lyapunov": {
+        "k": None,
+        "joint_k": 64,
+        "examples": 64,
+        "transient": 16,
+        "window": 8,
+        "drive": 1.0,
+    },
     "drive-sweep": {
         "amplitudes": [0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0],
         "examples": 32,

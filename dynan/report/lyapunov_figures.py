@@ -24,6 +24,7 @@ __all__ = [
     "plot_convergence",
     "plot_drive_sweep",
     "plot_finite_time",
+    "plot_lambda1_comparison",
     "plot_spectrum",
     "save_lyapunov_figures",
 ]
@@ -173,6 +174,56 @@ def plot_drive_sweep(
     ax.set_ylabel("λ₁ (nats/step)")
     ax.set_title("Maximal exponent against drive")
     ax.legend(loc="best", fontsize=7, frameon=False)
+    return ax
+
+
+def plot_lambda1_comparison(
+    results: Sequence[LyapunovSpectrum],
+    ax: Axes | None = None,
+    *,
+    labels: Sequence[str] | None = None,
+    frozen: Sequence[LyapunovSpectrum | None] | None = None,
+) -> Axes:
+    """λ₁ of several networks side by side: bars with their confidence intervals over trials.
+
+    ``labels`` name the bars (default: the checkpoint stems or system names); ``frozen`` gives,
+    per network, an optional second spectrum (an adaptive network's frozen mode) drawn as a
+    diamond with its interval on the same bar. A λ₁ of −inf is written, not drawn.
+    """
+    ax = get_axes(ax, figsize=(max(4.0, 0.7 * len(results) + 1.5), 3.6))
+    labels = [_title(r) for r in results] if labels is None else list(labels)
+    frozen = [None] * len(results) if frozen is None else list(frozen)
+    if not len(labels) == len(frozen) == len(results):
+        raise ValueError(
+            f"got {len(results)} results, {len(labels)} labels and {len(frozen)} frozen entries"
+        )
+    index = np.arange(len(results))
+    legend = "frozen shape parameters"
+    for i, result in enumerate(results):
+        lam = result.exponents[0]
+        if np.isfinite(lam):
+            err = np.abs([[lam - result.ci_low[0]], [result.ci_high[0] - lam]])
+            ax.bar(i, lam, 0.7, color=_color(result, None), alpha=0.85)
+            if np.isfinite(err).all():
+                ax.errorbar(i, lam, yerr=err, fmt="none", ecolor="0.2", capsize=3, lw=1)
+        else:  # every direction collapses (e.g. all ReLU units silent): no bar to draw
+            ax.text(i, 0.0, "−inf", ha="center", va="top", fontsize=7)
+        other = frozen[i]
+        if other is not None and np.isfinite(other.exponents[0]):
+            oerr = np.abs([[other.exponents[0] - other.ci_low[0]],
+                           [other.ci_high[0] - other.exponents[0]]])  # fmt: skip
+            ax.errorbar(
+                i, other.exponents[0], yerr=oerr if np.isfinite(oerr).all() else None,
+                fmt="D", color="0.15", ms=5, capsize=2, lw=0.8,
+                label=legend,
+            )  # fmt: skip
+            legend = None  # one legend entry
+    ax.axhline(0.0, color="0.6", lw=0.8, zorder=0)
+    ax.set_xticks(index, labels, rotation=35, ha="right", fontsize=8)
+    ax.set_ylabel("λ₁ (nats/step)")
+    ax.set_title("Maximal exponent by network")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="best", fontsize=8, frameon=False)
     return ax
 
 
