@@ -5,7 +5,7 @@ A cached result is the analysis' own ``Result`` JSON, stored at
     <out>/.cache/<analysis>/<sha256[:16] of each checkpoint, joined by "+">-<key[:16]>.json
 
 where ``key`` is the SHA-256 of the canonical JSON of (analysis, full checkpoint hashes,
-parameters, dynan version, hash of the source file that defines the result class). A second run
+parameters, dynan version, hash of the source of the dynan and models packages). A second run
 with the same checkpoints and settings therefore only reads JSON and redraws; changing a
 parameter, a checkpoint's bytes, or the analysis code computes afresh. Files are written
 atomically (``Result.to_json``); an unreadable cache file is recomputed and overwritten.
@@ -25,6 +25,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
+import dynan
+import models
 from dynan.results import Result
 from models import __version__
 
@@ -34,12 +36,20 @@ R = TypeVar("R", bound=Result)
 
 
 @cache
-def _source_hash(cls: type) -> str:
-    """SHA-256 of the file defining ``cls`` (so a code change invalidates its cached results)."""
-    try:
-        return hashlib.sha256(Path(inspect.getfile(cls)).read_bytes()).hexdigest()
-    except (TypeError, OSError):
-        return "unknown"
+def _source_hash() -> str:
+    """SHA-256 of every Python source file of the ``dynan`` and ``models`` packages.
+
+    An analysis result depends on code far from the module defining its class (a fit's search,
+    the network's step), so any change to either package invalidates every cached result.
+    Cost: one read of ~150 small files per process.
+    """
+    digest = hashlib.sha256()
+    for package in (dynan, models):
+        root = Path(inspect.getfile(package)).parent
+        for path in sorted(root.rglob("*.py")):
+            digest.update(path.relative_to(root.parent).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 class AnalysisCache:
@@ -96,7 +106,8 @@ class AnalysisCache:
                     "checkpoints": shas,
                     "params": dict(params),
                     "version": __version__,
-                    "code": _source_hash(result_type),
+                    "result": result_type.__qualname__,
+                    "code": _source_hash(),
                 },
                 sort_keys=True,
                 allow_nan=False,

@@ -19,6 +19,7 @@ from dynan.report import model_figures
 from dynan.report.builder import Page, Section, figure_item, table_item
 from dynan.report.cache import AnalysisCache
 from dynan.report.cka_sections import cka_comparison, cka_representations
+from dynan.report.fractional_sections import alpha_comparison, fractional_result
 from dynan.report.jobs import (
     Context,
     Progress,
@@ -97,12 +98,14 @@ def accuracy_comparison(named: Named, ctx: Context) -> Section:
 #: Section key → (title, function), in page order.
 COMPARE_SECTIONS: dict[str, tuple[str, Callable[[Named, Context], Section]]] = {
     "accuracy": ("Accuracy and robustness", accuracy_comparison),
+    "alpha": ("Fractional order across checkpoints", alpha_comparison),
     "cka": ("Representational similarity (CKA)", cka_comparison),
 }
 
 #: Section key → function computing (into the cache) what that section needs of one network,
 #: so ``report(jobs > 1)`` can spread the per-checkpoint work over its page workers.
 COMPARE_PREFETCH: dict[str, Callable[[RecurrentNetwork, Context], object]] = {
+    "alpha": fractional_result,
     "cka": cka_representations,
 }
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from dynan.report import model_figures
 from dynan.report.builder import Section, figure_item, table_item
+from dynan.report.fractional_sections import fractional_section
 from dynan.report.jobs import Context
 from dynan.report.model_data import (
     ShapeTraces,
@@ -236,4 +237,5 @@ SECTIONS: dict[str, tuple[str, Callable[[RecurrentNetwork, Context], Section]]] 
     "config": ("Configuration", config_section),
     "accuracy": ("Accuracy", accuracy_section),
     "shape": ("Shape parameters", shape_section),
+    "fractional": ("Single-neuron coding (fractional order)", fractional_section),
 }
