@@ -1,14 +1,17 @@
 """Numerical kernels of the fixed-point search (used by :mod:`dynan.fixed_points`).
 
-Starting states, batched Levenberg–Marquardt and Adam on q = ½‖F(x, u) − x‖², matrix-free
-Newton–GMRES, deduplication in (x, u), outlier exclusion and the eigen-decomposition. Each
-function states its cost; the algorithm as a whole is documented in
+Starting states, batched Levenberg–Marquardt (dense, or matrix-free in Krylov subspaces) and
+Adam on q = ½‖F(x, u) − x‖², deduplication in (x, u), outlier exclusion and the
+eigen-decomposition. Each function states its cost; the algorithm as a whole is documented in
 :func:`dynan.fixed_points.find_fixed_points`.
 
 References
 ----------
 J. Nocedal, S. J. Wright (2006). Numerical Optimization, 2nd ed., Springer (§10.3
-Levenberg–Marquardt; §11.1 inexact Newton with Krylov solves). D. P. Kingma, J. Ba (2015). Adam:
+Levenberg–Marquardt; §11.1 inexact Newton with Krylov solves). P. N. Brown, Y. Saad (1990).
+Hybrid Krylov methods for nonlinear systems of equations. SIAM J. Sci. Stat. Comput. 11, 450.
+L. Giraud, J. Langou, M. Rozložník (2005). The loss of orthogonality in the Gram-Schmidt
+processes. Comput. Math. Appl. 50, 1069 (CGS2). D. P. Kingma, J. Ba (2015). Adam:
 a method for stochastic optimization. ICLR. R. B. Lehoucq, D. C. Sorensen, C. Yang (1998).
 ARPACK Users' Guide, SIAM. Sussillo & Barak (2013), Neural Comput. 25:626 (REFERENCES.md §3).
 """
@@ -19,10 +22,11 @@ import math
 
 import numpy as np
 import torch
-from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigs, gmres
+from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigs
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from dynan.errors import SystemError_
 from dynan.system import DynamicalSystem, check_state, simulate
 
 __all__ = [
@@ -30,8 +34,8 @@ __all__ = [
     "adam_descent",
     "expand_inputs",
     "inliers",
+    "krylov_lm",
     "levenberg_marquardt",
-    "newton_krylov",
     "order_points",
     "q_values",
     "reference_scale",
@@ -41,11 +45,14 @@ __all__ = [
     "unique_points",
 ]
 
-#: Above this state dimension dense Jacobians are avoided (Adam search, Newton–GMRES polish,
-#: ARPACK for the leading eigenvalues).
+#: Above this state dimension dense Jacobians are avoided (matrix-free Krylov LM, ARPACK for the
+#: leading eigenvalues).
 DENSE_LIMIT = 1024
 _MEMORY = 2**27  # bytes of Jacobians held at once by the batched LM (128 MiB)
 _MU_MAX = 1e8
+_WINDOW, _GAIN = 5, 0.1  # LM rows that lower q by < 10% in 5 iterations have stalled
+_KRYLOV = 40  # Krylov subspace dimension of the matrix-free LM
+_DIVERGED = 1e6  # trajectories whose spread grows by more than this have no attractor to sample
 
 
 # -- starting states -------------------------------------------------------------------------
@@ -66,7 +73,7 @@ def sample_starts(system, u_list, inits, n_inits, steps, gen) -> tuple[Tensor, T
     for i in range(m):
         u_seq = None if u_list is None else u_list[i].expand(n_traj, steps, -1)
         x_init = check_state(system, system.initial_state(n_traj, generator=gen), where="initial")
-        orbits = simulate(system, x_init, steps, u_seq)
+        orbits = _orbits(system, x_init, steps, u_seq)
         pools.append(orbits.reshape(-1, system.dim))
         which = torch.randint(n_traj, (n_inits,), generator=gen)
         log_t = torch.rand(n_inits, generator=gen, dtype=torch.float64) * math.log(steps + 1)
@@ -75,7 +82,25 @@ def sample_starts(system, u_list, inits, n_inits, steps, gen) -> tuple[Tensor, T
     return torch.cat(pools), torch.cat(starts)
 
 
+def _orbits(system, x_init, steps, u_seq) -> Tensor:
+    """Trajectories (B, steps + 1, dim); SystemError_ when they diverge (nothing to sample)."""
+    advice = "pass inits= (states near the fixed points you expect) or fewer steps="
+    try:
+        orbits = simulate(system, x_init, steps, u_seq)
+    except SystemError_ as err:
+        raise SystemError_(f"{err}: the trajectories diverge; {advice}") from err
+    start, spread = reference_scale(x_init), reference_scale(orbits[:, -1])
+    if spread > _DIVERGED * max(start, 1.0):
+        raise SystemError_(
+            f"trajectories of {system.name} diverge (spread {start:.3g} at step 0, {spread:.3g} "
+            f"at step {steps}): there is no attractor to sample starts from; {advice}"
+        )
+    return orbits
+
+
 def reference_scale(reference: Tensor) -> float:
+    """RMS distance of the states (..., dim) from their mean (1 when zero or not finite)."""
+    reference = reference.reshape(-1, reference.shape[-1])
     spread = float((reference - reference.mean(0)).pow(2).sum(1).mean().sqrt())
     return spread if spread > 0 and math.isfinite(spread) else 1.0
 
@@ -95,17 +120,50 @@ def q_values(system: DynamicalSystem, x: Tensor, u: Tensor | None) -> Tensor:
     return 0.5 * (r * r).sum(1)
 
 
+class _StallRule:
+    """Which rows still iterate: finite q above the floor, μ < 1e8, not stalled, not done.
+
+    A row has stalled when 5 iterations lowered its q by less than 10%: a slow point or no
+    solution nearby (Newton near a solution gains orders of magnitude per step). It is done
+    when an accepted step moved it by less than round-off, ‖δ‖ ≤ 1e-15 ‖x‖.
+    """
+
+    def __init__(self, q: Tensor):
+        self.q_ref = q.clone()
+        self.stopped = torch.zeros_like(q, dtype=torch.bool)
+
+    def active(self, it: int, q: Tensor, mu: Tensor, q_floor: float) -> Tensor:
+        if it % _WINDOW == 0 and it:
+            self.stopped |= q > (1 - _GAIN) * self.q_ref
+            self.q_ref = q.clone()
+        live = torch.isfinite(q) & (q > q_floor) & (mu < _MU_MAX) & ~self.stopped
+        return live.nonzero()[:, 0]
+
+    def accepted(self, idx: Tensor, x: Tensor, trial: Tensor) -> None:
+        """Rows idx moved from x to trial: stop those that moved by round-off only."""
+        step = (trial - x).norm(dim=1)
+        self.stopped[idx] |= step <= 1e-15 * x.norm(dim=1)
+
+
 def levenberg_marquardt(system, x, u, *, max_iter, q_floor, progress) -> tuple[Tensor, Tensor]:
-    """Batched Levenberg–Marquardt on q; every row is its own problem with its own μ."""
+    """Batched Levenberg–Marquardt on q; every row is its own problem with its own μ.
+
+    Step: (AᵀA + μ·mean diag(AᵀA)·I) δ = −Aᵀ r with A = J − I, r = F(x) − x (Cholesky, batched);
+    μ ÷ 10 after a step that lowers q, × 10 otherwise. A row stops at q ≤ q_floor, at μ > 1e8,
+    when stalled or when the step reaches round-off (see :class:`_StallRule`).
+    Cost per iteration: one Jacobian (dim jvp columns) and one d×d Cholesky per active row,
+    O(d³); memory O(chunk · d²) with chunks of at most 128 MiB of Jacobians.
+    """
     dim = system.dim
     x = x.clone()
     with torch.no_grad():
         q = q_values(system, x, u)
         mu = torch.full_like(q, 1e-3)
+        rule = _StallRule(q)
         eye = torch.eye(dim, dtype=x.dtype)
         chunk = max(1, _MEMORY // (8 * dim * dim))
-        for _ in tqdm(range(max_iter), desc="LM", disable=not progress, leave=False):
-            active = (torch.isfinite(q) & (q > q_floor) & (mu < _MU_MAX)).nonzero()[:, 0]
+        for it in tqdm(range(max_iter), desc="LM", disable=not progress, leave=False):
+            active = rule.active(it, q, mu, q_floor)
             if active.numel() == 0:
                 break
             for idx in active.split(chunk):
@@ -120,6 +178,7 @@ def levenberg_marquardt(system, x, u, *, max_iter, q_floor, progress) -> tuple[T
                 trial = xc + delta
                 q_trial = q_values(system, trial, uc)
                 ok = (info == 0) & torch.isfinite(q_trial) & (q_trial < q[idx])
+                rule.accepted(idx[ok], xc[ok], trial[ok])
                 x[idx[ok]], q[idx[ok]] = trial[ok], q_trial[ok]
                 mu[idx] = torch.where(ok, (mu[idx] / 10).clamp_min(1e-15), mu[idx] * 10)
     return x, q
@@ -153,36 +212,76 @@ def adam_descent(system, x, u, *, max_iter, lr, tol_q, progress) -> tuple[Tensor
         return x, q_values(system, x, u)
 
 
-def newton_krylov(system, x, u, *, max_iter, q_floor, progress) -> tuple[Tensor, Tensor]:
-    """Newton with GMRES on (J − I) δ = −r (matrix-free, via jvp) and backtracking on q."""
+def krylov_lm(
+    system, x, u, *, max_iter, q_floor, progress, krylov_dim=_KRYLOV
+) -> tuple[Tensor, Tensor]:
+    """Batched matrix-free Levenberg–Marquardt in Krylov subspaces (large systems).
+
+    Per iteration and row: m = min(krylov_dim, dim) Arnoldi steps on A = J − I from −r
+    (one batched jvp each, classical Gram–Schmidt applied twice) give A V_m = V_{m+1} H; the
+    step is δ = V_m y with (HᵀH + μ·mean diag(HᵀH)·I) y = ‖r‖ Hᵀe₁ — Levenberg–Marquardt
+    restricted to K_m(A, r); μ → 0 is the GMRES Newton step (Brown & Saad 1990). The basis is
+    reused for up to four μ (×10 each) before giving up on it; μ ÷ 10 after a success. Rows stop
+    as in :func:`levenberg_marquardt`.
+    Cost per iteration: m batched jvps plus O(C m² dim) for the orthogonalisation; memory
+    O(chunk · dim · m), chunks of at most 128 MiB of basis vectors.
+    """
     dim = system.dim
+    m = min(krylov_dim, dim)
     x = x.clone()
-    q = q_values(system, x, u)
-    for i in tqdm(range(x.shape[0]), desc="Newton-GMRES", disable=not progress, leave=False):
-        xi, ui, qi = x[i : i + 1], rows(u, slice(i, i + 1)), float(q[i])
-
-        def matvec(v, xi=xi, ui=ui):
-            t = torch.as_tensor(np.asarray(v, dtype=np.float64).reshape(1, dim, 1))
-            return (system.jvp(xi, ui, t.to(x.dtype))[0, :, 0] - t[0, :, 0]).numpy()
-
-        for _ in range(max_iter):
-            if not qi > q_floor:
+    with torch.no_grad():
+        q = q_values(system, x, u)
+        mu = torch.full_like(q, 1e-3)
+        rule = _StallRule(q)
+        chunk = max(1, _MEMORY // (8 * dim * (m + 1)))
+        eye = torch.eye(m, dtype=x.dtype)
+        for it in tqdm(range(max_iter), desc="Krylov-LM", disable=not progress, leave=False):
+            active = rule.active(it, q, mu, q_floor)
+            if active.numel() == 0:
                 break
-            r = (system.step(xi, ui) - xi)[0].numpy()
-            op = LinearOperator((dim, dim), matvec=matvec, dtype=np.float64)
-            delta, _ = gmres(op, -r, rtol=min(1e-2, math.sqrt(qi)), restart=min(dim, 60),
-                             maxiter=20)  # fmt: skip
-            delta_t = torch.as_tensor(delta, dtype=x.dtype)[None]
-            for t in (1.0, 0.5, 0.25, 0.1, 0.01):
-                trial = xi + t * delta_t
-                q_trial = float(q_values(system, trial, ui)[0])
-                if q_trial < qi:
-                    xi, qi = trial, q_trial
-                    break
-            else:
-                break
-        x[i], q[i] = xi[0], qi
+            for idx in active.split(chunk):
+                xc, uc = x[idx], rows(u, idx)
+                basis, hess, beta = _arnoldi(system, xc, uc, m)
+                normal = hess.mT @ hess
+                rhs = beta[:, None] * hess[:, 0, :]
+                scale = normal.diagonal(dim1=1, dim2=2).mean(1) + 1e-300
+                done = torch.zeros(len(idx), dtype=torch.bool)
+                mu_c = mu[idx].clone()
+                for _ in range(4):
+                    chol, info = torch.linalg.cholesky_ex(
+                        normal + (mu_c * scale)[:, None, None] * eye
+                    )
+                    y = torch.cholesky_solve(rhs[..., None], chol)
+                    trial = xc + (y.mT @ basis[:, :m])[:, 0]
+                    q_trial = q_values(system, trial, uc)
+                    ok = ~done & (info == 0) & torch.isfinite(q_trial) & (q_trial < q[idx])
+                    rule.accepted(idx[ok], xc[ok], trial[ok])
+                    x[idx[ok]], q[idx[ok]] = trial[ok], q_trial[ok]
+                    done |= ok
+                    mu_c = torch.where(done, mu_c, mu_c * 10)
+                mu[idx] = torch.where(done, (mu_c / 10).clamp_min(1e-15), mu_c)
     return x, q
+
+
+def _arnoldi(system, x, u, m) -> tuple[Tensor, Tensor, Tensor]:
+    """Batched Arnoldi on A = J − I from −r: (V (B, m+1, dim), H (B, m+1, m), ‖r‖ (B,))."""
+    r = system.step(x, u) - x
+    beta = r.norm(dim=1)
+    basis = r.new_zeros(x.shape[0], m + 1, system.dim)  # rows are the basis vectors
+    hess = r.new_zeros(x.shape[0], m + 1, m)
+    basis[:, 0] = -r / beta.clamp_min(1e-300)[:, None]
+    for j in range(m):
+        w = system.jvp(x, u, basis[:, j, :, None])[..., 0] - basis[:, j]
+        v = basis[:, : j + 1]
+        for _ in range(2):  # CGS2: twice is enough (Giraud et al. 2005)
+            h = (v @ w[..., None])[..., 0]
+            w = w - (h[:, None, :] @ v)[:, 0]
+            hess[:, : j + 1, j] += h
+        norm = w.norm(dim=1)
+        hess[:, j + 1, j] = norm
+        live = norm > 1e-14 * beta  # else the subspace is invariant: the step is exact
+        basis[:, j + 1] = torch.where(live[:, None], w / norm.clamp_min(1e-300)[:, None], 0)
+    return basis, hess, beta
 
 
 # -- dedup, outliers, spectrum ---------------------------------------------------------------

@@ -3,13 +3,13 @@
     q(x; u) = ½ ‖F(x, u) − x‖²,   fixed point: q = 0,   slow point: q small but not 0
 
 Starting states are sampled from trajectories of the system under the constant input (or
-given), all candidates are driven down q as one batch (batched Levenberg–Marquardt with the
-system's Jacobian, or Adam on q — the common approach — for systems too large for dense
-Jacobians), the survivors are deduplicated in the joint (x, u) space and polished in float64 by
-Levenberg–Marquardt (dense) or Newton–GMRES (matrix-free, large systems), outliers far from the
-trajectories are dropped, and the Jacobian at each point is eigen-decomposed: for a map a point
-is stable when every |λ| < 1, and its kind is "stable", "saddle-k" (k directions with |λ| ≥ 1)
-or "unstable" (all directions). Points whose q stays above ``tol_q`` are slow points, kept
+given), all candidates are driven down q as one batch by Levenberg–Marquardt — with dense
+Jacobians, or matrix-free in Krylov subspaces for large systems (Adam on q, the common approach,
+is available for comparison) —, the survivors are deduplicated in the joint (x, u) space and
+polished in float64 by the same solver, outliers far from the trajectories are dropped, and
+the Jacobian at each point is eigen-decomposed: for a map a point is stable when every
+|λ| < 1, and its kind is "stable", "saddle-k" (k directions with |λ| ≥ 1) or "unstable" (all
+directions). Points whose q stays above ``tol_q`` are slow points, kept
 apart in ``result.slow_points``.
 
 References
@@ -19,7 +19,8 @@ high-dimensional recurrent neural networks. Neural Computation 25, 626–649.
 M. D. Golub, D. Sussillo (2018). FixedPointFinder: a TensorFlow toolbox for identifying and
 characterizing fixed points in recurrent neural networks. JOSS 3(31), 1003.
 J. Nocedal, S. J. Wright (2006). Numerical Optimization, 2nd ed., Springer (§10.3
-Levenberg–Marquardt, §11.1 inexact Newton). REFERENCES.md §3.
+Levenberg–Marquardt, §11.1 inexact Newton). P. N. Brown, Y. Saad (1990). Hybrid Krylov methods
+for nonlinear systems of equations. SIAM J. Sci. Stat. Comput. 11, 450. REFERENCES.md §3.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from functools import partial
 
 import networkx as nx
 import numpy as np
@@ -41,8 +43,8 @@ from dynan.fixed_point_solvers import (
     adam_descent,
     expand_inputs,
     inliers,
+    krylov_lm,
     levenberg_marquardt,
-    newton_krylov,
     order_points,
     reference_scale,
     rows,
@@ -51,12 +53,13 @@ from dynan.fixed_point_solvers import (
     unique_points,
 )
 from dynan.results import Result
-from dynan.system import DynamicalSystem
+from dynan.system import DynamicalSystem, check_state
 
 __all__ = ["METHODS", "FixedPoints", "find_fixed_points"]
 
-#: Search methods: batched Levenberg–Marquardt (dense Jacobians) or Adam on q.
-METHODS = ("auto", "lm", "adam")
+#: Search methods: batched Levenberg–Marquardt with dense Jacobians ("lm") or matrix-free in
+#: Krylov subspaces ("krylov"), or Adam on q ("adam"); "auto" picks by dimension.
+METHODS = ("auto", "lm", "krylov", "adam")
 
 
 @dataclass(frozen=True)
@@ -154,12 +157,13 @@ def find_fixed_points(
     method: str = "auto",
     max_iter: int | None = None,
     lr: float = 0.01,
+    krylov_dim: int = 40,
     polish: bool = True,
     polish_iter: int = 30,
     tol_q: float = 1e-12,
     tol_slow: float = 1e-6,
     tol_unique: float = 1e-3,
-    outlier: float | None = 10.0,
+    outlier: float | None = 2.0,
     n_modes: int | None = None,
     n_vectors: int = 4,
     connect: bool = True,
@@ -186,15 +190,18 @@ def find_fixed_points(
         Gaussian noise added to the starts, of norm ≈ ``noise × scale``.
     steps : int, default 200
         Length of the trajectories the starts are sampled from.
-    method : {"auto", "lm", "adam"}
-        Batched search: Levenberg–Marquardt with dense Jacobians ("lm"), or Adam on q ("adam",
-        the common approach). "auto" is "lm" up to dim = 1024, else "adam".
+    method : {"auto", "lm", "krylov", "adam"}
+        Batched search: Levenberg–Marquardt with dense Jacobians ("lm"), matrix-free
+        Levenberg–Marquardt in Krylov subspaces of dimension ``krylov_dim`` ("krylov"), or Adam
+        on q ("adam", the common approach, slow). "auto" is "lm" up to dim = 1024, else "krylov".
     max_iter : int, optional
-        Search iterations (default 100 for lm, 3000 for adam).
+        Search iterations (default 30 for lm and krylov, 3000 for adam).
     lr : float, default 0.01
         Adam step, in units of scale/√dim per coordinate.
+    krylov_dim : int, default 40
+        Krylov subspace dimension of the "krylov" method (capped at dim).
     polish : bool, default True
-        Polish the deduplicated candidates in float64 (LM, or Newton–GMRES above dim 1024).
+        Polish the deduplicated candidates in float64 (dense LM, or Krylov LM above dim 1024).
     polish_iter : int, default 30
         Polishing iterations per candidate.
     tol_q : float, default 1e-12
@@ -204,9 +211,10 @@ def find_fixed_points(
     tol_unique : float, default 1e-3
         Points closer than ``tol_unique × scale`` in the joint (x, u) space are one point (the
         lowest q is kept).
-    outlier : float or None, default 10
+    outlier : float or None, default 2
         Drop points farther from the centroid of the reference states than ``outlier`` times
-        the largest distance of a reference state from it; None keeps all.
+        the largest distance of a reference state from it (points the dynamics never come
+        near, e.g. a GRU's saturated-gate points with |h| > 1); None keeps all.
     n_modes : int, optional
         Keep the n_modes leading eigenvalues (default: all when dim ≤ 1024, else 16).
     n_vectors : int, default 4
@@ -228,8 +236,8 @@ def find_fixed_points(
     Raises
     ------
     SystemError_
-        ``system`` is not a DynamicalSystem, has no usable Jacobian, or ``inits``/``inputs``
-        have the wrong shape or are not finite.
+        ``system`` is not a DynamicalSystem, has no usable step or Jacobian, ``inits``/``inputs``
+        have the wrong shape or are not finite, or the sampled trajectories diverge.
     ValueError
         An option out of range or an unknown method (the valid names are listed).
 
@@ -239,17 +247,20 @@ def find_fixed_points(
     1. starts: states of trajectories under each constant input (or ``inits``) plus noise;
     2. search on the whole batch (M·B candidates): LM steps (AᵀA + μ tr(AᵀA)/d I) δ = −Aᵀ r,
        A = J − I, r = F(x) − x, μ divided by 10 on success and multiplied by 10 on failure,
-       until q reaches the round-off floor or μ > 1e8 (a slow point); or Adam on Σ q;
-    3. dedup in (x, u) keeping the lowest q; polish (LM, or Newton with GMRES and
-       backtracking: quadratic convergence to machine precision, Nocedal & Wright §10.3, 11.1);
-       dedup again; drop outliers; split fixed (q < tol_q) / slow / discarded;
+       until q reaches the round-off floor, μ > 1e8 or q stalls (a slow point). Large systems
+       take the same step restricted to the Krylov subspace K_m(A, r) built by Arnoldi from
+       jvps (μ → 0 is Newton–GMRES, Brown & Saad 1990). Or Adam on Σ q;
+    3. dedup in (x, u) keeping the lowest q; polish by the same LM (quadratic convergence to
+       machine precision near a regular root, Nocedal & Wright §10.3, 11.1); dedup again; drop
+       outliers; split fixed (q < tol_q) / slow / discarded;
     4. J at each point, eigenvalues sorted by |λ| (discrete map: stable iff all |λ| < 1);
     5. optionally the heteroclinic skeleton (``dynan.fixed_point_graph``).
 
-    Cost, d = dim, C = M·B candidates, K kept points: LM search O(I C (d·c_jvp + d³)) time,
-    c_jvp the cost of one Jacobian-vector product, and O(min(C, 128 MiB/8d²) d²) memory; Adam
-    O(I C c_step); polish O(K d³) per iteration dense or O(K · GMRES iterations · c_jvp)
-    matrix-free; eigen-decomposition O(K d³) dense, or ARPACK O(K n_modes · restarts · c_jvp).
+    Cost, d = dim, C = M·B candidates, K kept points, I iterations: LM search
+    O(I C (d·c_jvp + d³)) time, c_jvp the cost of one Jacobian-vector product, and
+    O(min(C, 128 MiB/8d²) d²) memory; Krylov LM O(I C m (c_jvp + m d)) time, O(C m d) memory;
+    Adam O(I C c_step); polish the same on K points; eigen-decomposition O(K d³) dense, or
+    ARPACK O(K n_modes · restarts · c_jvp).
 
     References
     ----------
@@ -271,20 +282,20 @@ def find_fixed_points(
     """
     params = {
         "method": method, "max_iter": max_iter, "n_inits": n_inits, "noise": noise,
-        "steps": steps, "lr": lr, "polish": polish, "polish_iter": polish_iter, "tol_q": tol_q,
-        "tol_slow": tol_slow, "tol_unique": tol_unique, "outlier": outlier, "n_modes": n_modes,
-        "n_vectors": n_vectors, "connect": connect, "eps": eps, "connect_steps": connect_steps,
-        "seed": seed,
+        "steps": steps, "lr": lr, "krylov_dim": krylov_dim, "polish": polish,
+        "polish_iter": polish_iter, "tol_q": tol_q, "tol_slow": tol_slow, "tol_unique": tol_unique,
+        "outlier": outlier, "n_modes": n_modes, "n_vectors": n_vectors, "connect": connect,
+        "eps": eps, "connect_steps": connect_steps, "seed": seed,
     }  # fmt: skip
     params.update(_check_options(system, params))
     u_list = _constant_inputs(system, inputs)
     gen = torch.Generator().manual_seed(seed)
+    _probe_jacobian(system, u_list)
     reference, starts = sample_starts(system, u_list, inits, n_inits, steps, gen)
     scale = reference_scale(reference)
     noise_std = noise * scale / math.sqrt(system.dim)
     x = starts + noise_std * torch.randn(starts.shape, generator=gen, dtype=starts.dtype)
     u = expand_inputs(u_list, x.shape[0])
-    _probe_jacobian(system, x[:1], rows(u, slice(0, 1)))
     x, u, q = _search(system, x, u, scale, params, progress)
     keep = (q < tol_slow) & inliers(x, reference, outlier)
     params.update(
@@ -322,12 +333,13 @@ def find_fixed_points(
 
 def _search(system, x, u, scale, params, progress) -> tuple[Tensor, Tensor | None, Tensor]:
     """Batched search, dedup, polish, dedup: (states, inputs, q) of the distinct candidates."""
-    q_floor = max(params["tol_q"] * 1e-12, 1e-30 * max(scale, 1.0) ** 2)
+    q_floor = 1e-30 * max(scale, 1.0) ** 2  # round-off: ½ d (ε |x|)², ε = 2.2e-16
     iters = params["max_iter"]
-    if params["method"] == "lm":
-        x, q = levenberg_marquardt(
-            system, x, u, max_iter=iters, q_floor=q_floor, progress=progress
-        )
+    dense = system.dim <= DENSE_LIMIT
+    krylov = partial(krylov_lm, krylov_dim=params["krylov_dim"])
+    if params["method"] in ("lm", "krylov"):
+        search = levenberg_marquardt if params["method"] == "lm" else krylov
+        x, q = search(system, x, u, max_iter=iters, q_floor=q_floor, progress=progress)
     else:
         lr = params["lr"] * scale / math.sqrt(system.dim)
         x, q = adam_descent(
@@ -338,7 +350,7 @@ def _search(system, x, u, scale, params, progress) -> tuple[Tensor, Tensor | Non
     idx = unique_points(x, u, q, params["tol_unique"] * scale)
     x, u, q = x[idx], rows(u, idx), q[idx]
     if params["polish"] and x.shape[0]:
-        kernel = levenberg_marquardt if system.dim <= DENSE_LIMIT else newton_krylov
+        kernel = levenberg_marquardt if dense else krylov
         x, q = kernel(
             system, x, u, max_iter=params["polish_iter"], q_floor=q_floor, progress=progress
         )
@@ -361,6 +373,7 @@ def _check_options(system: DynamicalSystem, params: dict) -> dict:
     counts = (
         "n_inits",
         "steps",
+        "krylov_dim",
         "n_vectors",
         "connect_steps",
         "polish_iter",
@@ -386,10 +399,10 @@ def _check_options(system: DynamicalSystem, params: dict) -> dict:
         )
     dense = system.dim <= DENSE_LIMIT
     if method == "auto":
-        method = "lm" if dense else "adam"
+        method = "lm" if dense else "krylov"
     return {
         "method": method,
-        "max_iter": params["max_iter"] or (100 if method == "lm" else 3000),
+        "max_iter": params["max_iter"] or (3000 if method == "adam" else 30),
         "n_modes": min(params["n_modes"] or (system.dim if dense else 16), system.dim),
     }
 
@@ -413,16 +426,20 @@ def _constant_inputs(system: DynamicalSystem, inputs: ArrayLike | None) -> Tenso
     return u
 
 
-def _probe_jacobian(system: DynamicalSystem, x: Tensor, u: Tensor | None) -> None:
-    """Raise a clear SystemError_ when the system's Jacobian cannot be evaluated."""
+def _probe_jacobian(system: DynamicalSystem, u_list: Tensor | None) -> None:
+    """Raise a clear SystemError_ when the system's step or Jacobian cannot be evaluated."""
+    state = system.initial_state(1, generator=torch.Generator().manual_seed(0))
+    x = check_state(system, state, where="initial state")
+    u = None if u_list is None else u_list[:1]
     try:
         jac = system.jvp(x, u, torch.ones(1, system.dim, 1, dtype=x.dtype))
     except SystemError_:
         raise
     except (NotImplementedError, RuntimeError, TypeError, AttributeError) as err:
+        reason = f"{type(err).__name__}: {err}" if str(err) else f"{type(err).__name__}"
         raise SystemError_(
-            f"{system.name} has no usable Jacobian ({type(err).__name__}: {err}); fixed points "
-            "need ∂step/∂x: give an analytic jacobian or a step made of differentiable torch ops"
+            f"{system.name} has no usable step Jacobian ∂step/∂x ({reason}); fixed points need "
+            "one: give an analytic jacobian or a step made of differentiable torch ops"
         ) from err
     if not isinstance(jac, Tensor) or tuple(jac.shape) != (1, system.dim, 1):
         got = tuple(jac.shape) if isinstance(jac, Tensor) else type(jac).__name__
