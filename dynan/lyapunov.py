@@ -228,8 +228,8 @@ def lyapunov_spectrum(
     >>> from dynan.systems import logistic
     >>> result = lyapunov_spectrum(logistic(4.0), n_steps=2000, transient=100, trials=4,
     ...                            progress=False)
-    >>> abs(result.exponents[0] - 0.6931) < 0.02
-    True
+    >>> round(float(result.exponents[0]), 2)
+    0.69
     """
     setup = prepare(
         system,

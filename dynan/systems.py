@@ -227,8 +227,8 @@ def henon(a: float = 1.4, b: float = 0.3) -> Henon:
     --------
     >>> import torch
     >>> from dynan.systems import henon
-    >>> henon().jacobian(torch.zeros(1, 2, dtype=torch.float64))[0].tolist()
-    [[-0.0, 1.0], [0.3, 0.0]]
+    >>> henon().jacobian(torch.ones(1, 2, dtype=torch.float64))[0].tolist()
+    [[-2.8, 1.0], [0.3, 0.0]]
     """
     return Henon(a, b)
 
