@@ -32,6 +32,8 @@ __all__ = [
 _FALLBACK = "#333333"
 #: Line style of each drive-sweep condition.
 _CONDITION_STYLES = {"static": "-", "adaptive": "-", "fixed": "--", "joint": ":"}
+#: Markers of successive checkpoints of one architecture.
+_MARKERS = ("o", "s", "^", "v", "D")
 
 
 def _color(result: LyapunovSpectrum | FiniteTimeLyapunov, color: str | None) -> str:
@@ -149,16 +151,20 @@ def plot_drive_sweep(
 ) -> Axes:
     """λ₁ against drive amplitude ξ for one or several networks, every condition a line.
 
-    Colours follow the architecture; line styles the condition (solid: adaptive or static,
-    dashed: fixed shape parameters, dotted: joint state). Bands are the confidence intervals
+    Colours follow the architecture (markers tell checkpoints of one architecture apart); line
+    styles the condition (solid: adaptive or static, dashed: fixed shape parameters, dotted:
+    joint state); the legend sits to the right of the axes. Bands are the confidence intervals
     over trials; the grey line marks λ₁ = 0 (the edge of chaos). ``conditions`` restricts the
     lines drawn (default all).
     """
-    ax = get_axes(ax, figsize=(6, 3.8))
+    ax = get_axes(ax, figsize=(7.5, 3.8))
     sweeps = [sweeps] if isinstance(sweeps, DriveSweep) else list(sweeps)
     ax.axhline(0.0, color="0.6", lw=0.8, zorder=0)
+    seen: dict[str, int] = {}  # checkpoints of one architecture share a colour: vary markers
     for sweep in sweeps:
         color = PALETTE.get(sweep.architecture, _FALLBACK)
+        marker = _MARKERS[seen.get(sweep.architecture, 0) % len(_MARKERS)]
+        seen[sweep.architecture] = seen.get(sweep.architecture, 0) + 1
         for row, condition in enumerate(sweep.conditions):
             if conditions is not None and condition not in conditions:
                 continue
@@ -167,13 +173,13 @@ def plot_drive_sweep(
                 ax.fill_between(sweep.amplitudes, low, high, color=color, alpha=0.12, lw=0)
             label = sweep.name if condition == "static" else f"{sweep.name} ({condition})"
             ax.plot(
-                sweep.amplitudes, sweep.lambda1[row], marker="o", ms=3, lw=1.2, color=color,
-                ls=_CONDITION_STYLES.get(condition, "-"), label=label,
+                sweep.amplitudes, sweep.lambda1[row], marker=marker, ms=3.5, lw=1.2,
+                color=color, ls=_CONDITION_STYLES.get(condition, "-"), label=label,
             )  # fmt: skip
     ax.set_xlabel("drive amplitude ξ")
     ax.set_ylabel("λ₁ (nats/step)")
     ax.set_title("Maximal exponent against drive")
-    ax.legend(loc="best", fontsize=7, frameon=False)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
     return ax
 
 

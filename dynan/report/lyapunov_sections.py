@@ -244,7 +244,7 @@ def lambda_comparison(named: Named, ctx: Context) -> Section:
     names = [name for name, _ in named]
     spectra = [{m: spectrum(net, ctx, m) for m in modes(net)} for _, net in named]
     sweeps = [sweep(net, ctx) for _, net in named]
-    fig, (left, right) = subplots(1, 2, figsize=(12, 4.2))
+    fig, (left, right) = subplots(1, 2, figsize=(14, 4.4))
     lyapunov_figures.plot_lambda1_comparison(
         [s["joint"] for s in spectra],
         left,
