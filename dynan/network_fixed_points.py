@@ -20,6 +20,7 @@ controller trajectories under constant input converge to input-dependent fixed p
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -28,6 +29,7 @@ import torch
 from numpy.typing import ArrayLike
 from torch import Tensor
 
+from dynan.adapters.controller import controller_system
 from dynan.adapters.network import NetworkSystem, network_system
 from dynan.errors import SystemError_
 from dynan.fixed_points import FixedPoints, find_fixed_points
@@ -175,9 +177,16 @@ def network_fixed_points(
     gen = torch.Generator().manual_seed(seed)
     pick = torch.randperm(pool.shape[0], generator=gen)[:n_inits]
     starts = _relaxed(system, pool[pick], constant, relax, gen)
-    return find_fixed_points(
+    result = find_fixed_points(
         system, inputs=constant, inits=starts, seed=seed, progress=progress, **options
     )
+    info = getattr(net, "checkpoint", None)
+    network = {
+        "architecture": net.architecture, "mode": mode, "n_sequences": int(orbits.shape[0]),
+        "relax": relax, "hold": hold, "checkpoint": getattr(info, "path", None),
+        "input": None if input is None else np.asarray(input, dtype=float).ravel().tolist(),
+    }  # fmt: skip
+    return dataclasses.replace(result, parameters={**result.parameters, "network": network})
 
 
 def controller_fixed_points(
@@ -232,8 +241,6 @@ def controller_fixed_points(
     >>> fp.inputs[:, 0].tolist()
     [-1.0, 0.0, 1.0]
     """
-    from dynan.adapters.controller import controller_system
-
     if not isinstance(net, ARUN):
         raise SystemError_(
             f"controller fixed points need an ARUN network, got {type(net).__name__}"
@@ -243,10 +250,17 @@ def controller_fixed_points(
         raise SystemError_(
             f"inputs must be a 1-D array of finite pre-activations, got shape {a.shape}"
         )
-    system = controller_system(net)
-    return find_fixed_points(
-        system, inputs=a[:, None], n_inits=n_inits, seed=seed, progress=progress, **options
-    )
+    result = find_fixed_points(
+        controller_system(net), inputs=a[:, None], n_inits=n_inits, seed=seed,
+        progress=progress, **options,
+    )  # fmt: skip
+    info = getattr(net, "checkpoint", None)
+    network = {
+        "architecture": "arun",
+        "mode": "controller",
+        "checkpoint": getattr(info, "path", None),
+    }
+    return dataclasses.replace(result, parameters={**result.parameters, "network": network})
 
 
 def _relaxed(
