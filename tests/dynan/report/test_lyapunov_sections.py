@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -33,6 +35,7 @@ def _one_thread():
 @pytest.fixture(scope="module")
 def nets(tmp_path_factory):
     folder = tmp_path_factory.mktemp("ckpt")
+    torch.manual_seed(0)  # module fixtures run before the per-test seeding of conftest
     return {
         arch: load(make_checkpoint(folder, arch, hidden=HIDDEN), dtype=torch.float64)
         for arch in ("arun", "relu")
@@ -122,11 +125,14 @@ def test_lambda1_comparison_plot_checks_its_arguments(nets, tmp_path):
     import matplotlib.pyplot as plt
 
     ctx = _context(tmp_path)
-    spec = lyapunov_section(nets["relu"], ctx).results["spectrum-joint"]
-    assert isinstance(spec, LyapunovSpectrum)
-    ax = plot_lambda1_comparison([spec, spec], labels=["a", "b"], frozen=[None, spec])
+    spec = lyapunov_section(nets["arun"], ctx).results["spectrum-frozen"]
+    assert isinstance(spec, LyapunovSpectrum) and np.isfinite(spec.exponents[0])
+    # every direction collapsed (e.g. all ReLU units silent): λ₁ = −inf, written, not drawn
+    dead = dataclasses.replace(spec, exponents=np.full(spec.k, -np.inf))
+    ax = plot_lambda1_comparison([spec, dead], labels=["a", "b"], frozen=[None, spec])
     assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b"]
     assert ax.get_legend().get_texts()[0].get_text() == "frozen shape parameters"
+    assert len(ax.patches) == 1 and "−inf" in [t.get_text() for t in ax.texts]
     with pytest.raises(ValueError, match="2 results, 1 labels and 2 frozen entries"):
         plot_lambda1_comparison([spec, spec], labels=["a"])
     plt.close("all")
