@@ -147,7 +147,12 @@ def prefetch_lambda(net: RecurrentNetwork, ctx: Context) -> None:
 
 
 def lyapunov_section(net: RecurrentNetwork, ctx: Context) -> Section:
-    """Spectrum, convergence, Kaplan–Yorke, entropy rate and λ₁ around a drive onset."""
+    """Spectrum, convergence, Kaplan–Yorke, entropy rate and λ₁ around a drive onset.
+
+    Cost: :func:`spectrum` and :func:`finite_time` per mode plus one figure; with the "fast"
+    settings about 1 s (static) to 3 s (ARUN, both modes) of one core for a 64-unit zoo
+    checkpoint, over half of it drawing.
+    """
     runs = {mode: (spectrum(net, ctx, mode), finite_time(net, ctx, mode)) for mode in modes(net)}
     drive = ctx.settings.params("lyapunov")["drive"]
     fig, axes = subplots(len(runs), 3, figsize=(13.5, 3.5 * len(runs)))
@@ -240,7 +245,12 @@ def _fmt(value: float) -> str:
 
 
 def lambda_comparison(named: Named, ctx: Context) -> Section:
-    """λ₁ of every checkpoint side by side, and λ₁ against drive amplitude, in one figure."""
+    """λ₁ of every checkpoint side by side, and λ₁ against drive amplitude, in one figure.
+
+    Cost: the spectra (shared with :func:`lyapunov_section`) and :func:`sweep` per network
+    (with the "fast" settings ≈ 0.5 s for ARUN, < 0.1 s otherwise, on one core) plus one
+    figure (≈ 1 s).
+    """
     names = [name for name, _ in named]
     spectra = [{m: spectrum(net, ctx, m) for m in modes(net)} for _, net in named]
     sweeps = [sweep(net, ctx) for _, net in named]
