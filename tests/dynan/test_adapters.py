@@ -314,27 +314,7 @@ def test_as_system_dispatches_to_the_adapters():
     assert frozen.input_dim == D + 3 * N
 
 
-# -- the ARUN controller alone ------------------------------------------------------------------
-def test_controller_system_step_jacobian_and_readout():
-    net = _net("arun")
-    system = controller_system(net)
-    assert (system.dim, system.input_dim) == (G, 1)
-    gen = torch.Generator().manual_seed(10)
-    g = torch.randn(B, G, generator=gen, dtype=F64)
-    a = torch.randn(B, 1, generator=gen, dtype=F64)
-    ctrl = copy.deepcopy(net.controller).to(F64)
-    expected = ctrl(g[:, None], a)[:, 0]  # the network's own controller, one neuron
-    nxt = system.step(g, a)
-    assert torch.allclose(nxt, expected, rtol=0, atol=1e-14)
-    jac = system.jacobian(g, a)
-    # closed form diag(1 − g'²) W_g, and autograd
-    assert torch.allclose(jac, (1 - nxt**2)[..., None] * ctrl.recurrent_weight, atol=1e-14)
-    assert torch.allclose(jac, _autograd_jacobian(system, g, a), rtol=0, atol=1e-10)
-    n, s = system.shape_parameters(nxt)
-    n_ref, s_ref = ctrl.readout(nxt[:, None])
-    assert torch.allclose(n, n_ref[:, 0]) and torch.allclose(s, s_ref[:, 0])
-
-
+# -- the ARUN controller alone (step, Jacobian, read-out: tests/dynan/test_controller_system.py)
 def test_controller_system_fixed_point_under_constant_input():
     # with W_g scaled to a contraction, iterating under constant a converges to g* = step(g*, a)
     net = _net("arun")
@@ -345,8 +325,3 @@ def test_controller_system_fixed_point_under_constant_input():
     g = simulate(system, system.initial_state(2), 200, a[:, None].expand(2, 200, 1))[:, -1]
     assert torch.allclose(system.step(g, a), g, rtol=0, atol=1e-12)
     assert torch.linalg.eigvals(system.jacobian(g, a)).abs().max() < 1
-
-
-def test_controller_system_refuses_non_adaptive_network():
-    with pytest.raises(SystemError_, match="needs an ARUN network"):
-        controller_system(_net("gamma-heterogeneous"))
