@@ -31,6 +31,7 @@ from dynan.report.jobs import (
     provenance,
     run_section,
 )
+from dynan.report.lyapunov_sections import lambda_comparison, prefetch_lambda
 from dynan.report.model_data import accuracy_table
 from models import RecurrentNetwork
 
@@ -98,6 +99,7 @@ def accuracy_comparison(named: Named, ctx: Context) -> Section:
 #: Section key → (title, function), in page order.
 COMPARE_SECTIONS: dict[str, tuple[str, Callable[[Named, Context], Section]]] = {
     "accuracy": ("Accuracy and robustness", accuracy_comparison),
+    "lyapunov": ("Lyapunov exponents", lambda_comparison),
     "alpha": ("Fractional order across checkpoints", alpha_comparison),
     "cka": ("Representational similarity (CKA)", cka_comparison),
 }
@@ -105,6 +107,7 @@ COMPARE_SECTIONS: dict[str, tuple[str, Callable[[Named, Context], Section]]] = {
 #: Section key → function computing (into the cache) what that section needs of one network,
 #: so ``report(jobs > 1)`` can spread the per-checkpoint work over its page workers.
 COMPARE_PREFETCH: dict[str, Callable[[RecurrentNetwork, Context], object]] = {
+    "lyapunov": prefetch_lambda,
     "alpha": fractional_result,
     "cka": cka_representations,
 }

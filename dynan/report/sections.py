@@ -17,6 +17,7 @@ from dynan.report import model_figures
 from dynan.report.builder import Section, figure_item, table_item
 from dynan.report.fractional_sections import fractional_section
 from dynan.report.jobs import Context
+from dynan.report.lyapunov_sections import lyapunov_section
 from dynan.report.model_data import (
     ShapeTraces,
     accuracy_table,
@@ -237,5 +238,6 @@ SECTIONS: dict[str, tuple[str, Callable[[RecurrentNetwork, Context], Section]]] 
     "config": ("Configuration", config_section),
     "accuracy": ("Accuracy", accuracy_section),
     "shape": ("Shape parameters", shape_section),
+    "lyapunov": ("Lyapunov spectrum", lyapunov_section),
     "fractional": ("Single-neuron coding (fractional order)", fractional_section),
 }
