@@ -15,6 +15,7 @@ import numpy as np
 
 from dynan.report import model_figures
 from dynan.report.builder import Section, figure_item, table_item
+from dynan.report.fixed_point_sections import fixed_points_section
 from dynan.report.fractional_sections import fractional_section
 from dynan.report.jobs import Context
 from dynan.report.lyapunov_sections import lyapunov_section
@@ -239,5 +240,6 @@ SECTIONS: dict[str, tuple[str, Callable[[RecurrentNetwork, Context], Section]]] 
     "accuracy": ("Accuracy", accuracy_section),
     "shape": ("Shape parameters", shape_section),
     "lyapunov": ("Lyapunov spectrum", lyapunov_section),
+    "fixed-points": ("Fixed points", fixed_points_section),
     "fractional": ("Single-neuron coding (fractional order)", fractional_section),
 }
