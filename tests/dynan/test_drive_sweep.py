@@ -24,14 +24,6 @@ N, B, T, TRANSIENT = 5, 3, 50, 20
 XI = [0.0, 1.0, 3.0]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _identical(arch: str, c: float, **controller):
     kwargs = {"controller_size": 3} if arch == "arun" else {}
     torch.manual_seed(4)

@@ -34,15 +34,6 @@ LORENZ_SUM = -(10 + 1 + 8 / 3)
 HENON_LAMBDA1 = 0.41922  # Sprott (2003)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Chains of tiny ops: one thread avoids OpenMP contention on shared machines."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _run(system, **options):
     options.setdefault("progress", False)
     return lyapunov_spectrum(system, **options)
