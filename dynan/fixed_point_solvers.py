@@ -31,6 +31,8 @@ from dynan.system import DynamicalSystem, check_state, simulate
 
 __all__ = [
     "DENSE_LIMIT",
+    "POLISH_GAIN",
+    "SEARCH_GAIN",
     "adam_descent",
     "expand_inputs",
     "inliers",
@@ -50,7 +52,11 @@ __all__ = [
 DENSE_LIMIT = 1024
 _MEMORY = 2**27  # bytes of Jacobians held at once by the batched LM (128 MiB)
 _MU_MAX = 1e8
-_WINDOW, _GAIN = 5, 0.1  # LM rows that lower q by < 10% in 5 iterations have stalled
+_WINDOW = 5  # iterations over which a row's progress is judged
+#: Least fraction of q a row must shed per window: the search stops rows that do not fall
+#: 10-fold (screening many starts), the polish only rows that fall by less than 10% (patient
+#: with the few candidates, e.g. roots with J − I near singular, reached only linearly).
+SEARCH_GAIN, POLISH_GAIN = 0.9, 0.1
 _KRYLOV = 40  # Krylov subspace dimension of the matrix-free LM
 _DIVERGED = 1e6  # trajectories whose spread grows by more than this have no attractor to sample
 
@@ -123,18 +129,21 @@ def q_values(system: DynamicalSystem, x: Tensor, u: Tensor | None) -> Tensor:
 class _StallRule:
     """Which rows still iterate: finite q above the floor, μ < 1e8, not stalled, not done.
 
-    A row has stalled when 5 iterations lowered its q by less than 10%: a slow point or no
-    solution nearby (Newton near a solution gains orders of magnitude per step). It is done
-    when an accepted step moved it by less than round-off, ‖δ‖ ≤ 1e-15 ‖x‖.
+    A row has stalled when 5 iterations lowered its q by less than the fraction ``gain``. With
+    gain = 0.9 (the search): LM near a regular root converges quadratically (orders of magnitude
+    per step), so a slower row is heading for a slow point (a local minimum of q > 0, reached
+    only linearly) or has no root nearby, and the search stops spending Jacobians on it. It is
+    done when an accepted step moved it by less than round-off, ‖δ‖ ≤ 1e-15 ‖x‖.
     """
 
-    def __init__(self, q: Tensor):
+    def __init__(self, q: Tensor, gain: float):
+        self.gain = gain
         self.q_ref = q.clone()
         self.stopped = torch.zeros_like(q, dtype=torch.bool)
 
     def active(self, it: int, q: Tensor, mu: Tensor, q_floor: float) -> Tensor:
         if it % _WINDOW == 0 and it:
-            self.stopped |= q > (1 - _GAIN) * self.q_ref
+            self.stopped |= q > (1 - self.gain) * self.q_ref
             self.q_ref = q.clone()
         live = torch.isfinite(q) & (q > q_floor) & (mu < _MU_MAX) & ~self.stopped
         return live.nonzero()[:, 0]
@@ -145,43 +154,101 @@ class _StallRule:
         self.stopped[idx] |= step <= 1e-15 * x.norm(dim=1)
 
 
-def levenberg_marquardt(system, x, u, *, max_iter, q_floor, progress) -> tuple[Tensor, Tensor]:
+def levenberg_marquardt(
+    system, x, u, *, max_iter, q_floor, progress, gain=SEARCH_GAIN
+) -> tuple[Tensor, Tensor]:
     """Batched Levenberg–Marquardt on q; every row is its own problem with its own μ.
 
-    Step: (AᵀA + μ·mean diag(AᵀA)·I) δ = −Aᵀ r with A = J − I, r = F(x) − x (Cholesky, batched);
-    μ ÷ 10 after a step that lowers q, × 10 otherwise. A row stops at q ≤ q_floor, at μ > 1e8,
-    when stalled or when the step reaches round-off (see :class:`_StallRule`).
-    Cost per iteration: one Jacobian (dim jvp columns) and one d×d Cholesky per active row,
-    O(d³); memory O(chunk · d²) with chunks of at most 128 MiB of Jacobians.
+    Step: (AᵀA + μ·mean diag(AᵀA)·I) δ = −Aᵀ r with A = J − I, r = F(x) − x (Cholesky, batched),
+    tried for up to four μ (×10 each) on one Jacobian (see :func:`_damped_step`). A row stops at
+    q ≤ q_floor, at μ > 1e8, when stalled (q falls by less than the fraction ``gain`` in 5
+    iterations) or when the step reaches round-off (see :class:`_StallRule`).
+    Cost per iteration: one Jacobian (dim jvp columns) and a few d×d Cholesky factorisations
+    per active row, O(d³); memory O(chunk · d²) with chunks of at most 128 MiB of Jacobians.
     """
     dim = system.dim
+    eye = torch.eye(dim, dtype=x.dtype)
+
+    def linearise(xc, uc):
+        f, jac = system.step_and_jvp(xc, uc, eye.expand(len(xc), dim, dim))
+        a = jac - eye
+        return a.mT @ a, -(a.mT @ (f - xc)[..., None])[..., 0], lambda y, sel: y
+
+    chunk = max(1, _MEMORY // (8 * dim * dim))
+    return _lm_loop(system, x, u, linearise, chunk, max_iter, q_floor, gain, progress, "LM")
+
+
+def krylov_lm(
+    system, x, u, *, max_iter, q_floor, progress, gain=SEARCH_GAIN, krylov_dim=_KRYLOV
+) -> tuple[Tensor, Tensor]:
+    """Batched matrix-free Levenberg–Marquardt in Krylov subspaces (large systems).
+
+    Per iteration and row: m = min(krylov_dim, dim) Arnoldi steps on A = J − I from −r
+    (one batched jvp each, classical Gram–Schmidt applied twice) give A V_m = V_{m+1} H; the
+    step is δ = V_m y with (HᵀH + μ·mean diag(HᵀH)·I) y = ‖r‖ Hᵀe₁ — Levenberg–Marquardt
+    restricted to K_m(A, r); μ → 0 is the GMRES Newton step (Brown & Saad 1990). μ and the
+    stopping rules as in :func:`levenberg_marquardt`.
+    Cost per iteration: m batched jvps plus O(C m² dim) for the orthogonalisation; memory
+    O(chunk · dim · m), chunks of at most 128 MiB of basis vectors.
+    """
+    m = min(krylov_dim, system.dim)
+
+    def linearise(xc, uc):
+        basis, hess, beta = _arnoldi(system, xc, uc, m)
+        rhs = beta[:, None] * hess[:, 0, :]
+        return hess.mT @ hess, rhs, lambda y, sel: (y[:, None, :] @ basis[sel, :m])[:, 0]
+
+    chunk = max(1, _MEMORY // (8 * system.dim * (m + 1)))
+    return _lm_loop(system, x, u, linearise, chunk, max_iter, q_floor, gain, progress, "Krylov-LM")
+
+
+def _lm_loop(system, x, u, linearise, chunk, max_iter, q_floor, gain, progress, desc):
+    """The LM iterations shared by both solvers; ``linearise(x, u) -> (N, g, to_step)``."""
     x = x.clone()
     with torch.no_grad():
         q = q_values(system, x, u)
         mu = torch.full_like(q, 1e-3)
-        rule = _StallRule(q)
-        eye = torch.eye(dim, dtype=x.dtype)
-        chunk = max(1, _MEMORY // (8 * dim * dim))
-        for it in tqdm(range(max_iter), desc="LM", disable=not progress, leave=False):
+        rule = _StallRule(q, gain)
+        for it in tqdm(range(max_iter), desc=desc, disable=not progress, leave=False):
             active = rule.active(it, q, mu, q_floor)
             if active.numel() == 0:
                 break
             for idx in active.split(chunk):
                 xc, uc = x[idx], rows(u, idx)
-                f, jac = system.step_and_jvp(xc, uc, eye.expand(len(idx), dim, dim))
-                a = jac - eye
-                r = f - xc
-                h = a.mT @ a
-                damp = mu[idx] * (h.diagonal(dim1=1, dim2=2).mean(1) + 1e-300)
-                chol, info = torch.linalg.cholesky_ex(h + damp[:, None, None] * eye)
-                delta = -torch.cholesky_solve((a.mT @ r[..., None]), chol)[..., 0]
-                trial = xc + delta
-                q_trial = q_values(system, trial, uc)
-                ok = (info == 0) & torch.isfinite(q_trial) & (q_trial < q[idx])
-                rule.accepted(idx[ok], xc[ok], trial[ok])
-                x[idx[ok]], q[idx[ok]] = trial[ok], q_trial[ok]
-                mu[idx] = torch.where(ok, (mu[idx] / 10).clamp_min(1e-15), mu[idx] * 10)
+                normal, rhs, to_step = linearise(xc, uc)
+                new, q_new, mu[idx], ok = _damped_step(
+                    system, xc, uc, q[idx], mu[idx], normal, rhs, to_step
+                )
+                rule.accepted(idx[ok], xc[ok], new[ok])
+                x[idx], q[idx] = new, q_new
     return x, q
+
+
+def _damped_step(system, x, u, q, mu, normal, rhs, to_step, tries=4):
+    """Solve (N + μ·mean diag(N)·I) y = g, δ = to_step(y, rows) for μ, 10μ, … on one
+    linearisation, keeping each row's first step that lowers q.
+
+    Returns (states, q, next μ: ÷10 after a success, ×10⁴ after none, accepted mask). Each try
+    costs a Cholesky of N and one step of the map for the rows still pending.
+    """
+    eye = torch.eye(normal.shape[-1], dtype=normal.dtype)
+    scale = normal.diagonal(dim1=1, dim2=2).mean(1) + 1e-300
+    x, q, mu = x.clone(), q.clone(), mu.clone()
+    done = torch.zeros(len(q), dtype=torch.bool)
+    for _ in range(tries):
+        sel = (~done).nonzero()[:, 0]
+        if sel.numel() == 0:
+            break
+        damped = normal[sel] + (mu[sel] * scale[sel])[:, None, None] * eye
+        chol, info = torch.linalg.cholesky_ex(damped)
+        trial = x[sel] + to_step(torch.cholesky_solve(rhs[sel, :, None], chol)[..., 0], sel)
+        q_trial = q_values(system, trial, rows(u, sel))
+        ok = (info == 0) & torch.isfinite(q_trial) & (q_trial < q[sel])
+        x[sel[ok]], q[sel[ok]] = trial[ok], q_trial[ok]
+        done[sel[ok]] = True
+        mu[sel[~ok]] *= 10
+    mu = torch.where(done, (mu / 10).clamp_min(1e-15), mu)
+    return x, q, mu, done
 
 
 def adam_descent(system, x, u, *, max_iter, lr, tol_q, progress) -> tuple[Tensor, Tensor]:
@@ -210,57 +277,6 @@ def adam_descent(system, x, u, *, max_iter, lr, tol_q, progress) -> tuple[Tensor
     with torch.no_grad():
         x = x.detach()
         return x, q_values(system, x, u)
-
-
-def krylov_lm(
-    system, x, u, *, max_iter, q_floor, progress, krylov_dim=_KRYLOV
-) -> tuple[Tensor, Tensor]:
-    """Batched matrix-free Levenberg–Marquardt in Krylov subspaces (large systems).
-
-    Per iteration and row: m = min(krylov_dim, dim) Arnoldi steps on A = J − I from −r
-    (one batched jvp each, classical Gram–Schmidt applied twice) give A V_m = V_{m+1} H; the
-    step is δ = V_m y with (HᵀH + μ·mean diag(HᵀH)·I) y = ‖r‖ Hᵀe₁ — Levenberg–Marquardt
-    restricted to K_m(A, r); μ → 0 is the GMRES Newton step (Brown & Saad 1990). The basis is
-    reused for up to four μ (×10 each) before giving up on it; μ ÷ 10 after a success. Rows stop
-    as in :func:`levenberg_marquardt`.
-    Cost per iteration: m batched jvps plus O(C m² dim) for the orthogonalisation; memory
-    O(chunk · dim · m), chunks of at most 128 MiB of basis vectors.
-    """
-    dim = system.dim
-    m = min(krylov_dim, dim)
-    x = x.clone()
-    with torch.no_grad():
-        q = q_values(system, x, u)
-        mu = torch.full_like(q, 1e-3)
-        rule = _StallRule(q)
-        chunk = max(1, _MEMORY // (8 * dim * (m + 1)))
-        eye = torch.eye(m, dtype=x.dtype)
-        for it in tqdm(range(max_iter), desc="Krylov-LM", disable=not progress, leave=False):
-            active = rule.active(it, q, mu, q_floor)
-            if active.numel() == 0:
-                break
-            for idx in active.split(chunk):
-                xc, uc = x[idx], rows(u, idx)
-                basis, hess, beta = _arnoldi(system, xc, uc, m)
-                normal = hess.mT @ hess
-                rhs = beta[:, None] * hess[:, 0, :]
-                scale = normal.diagonal(dim1=1, dim2=2).mean(1) + 1e-300
-                done = torch.zeros(len(idx), dtype=torch.bool)
-                mu_c = mu[idx].clone()
-                for _ in range(4):
-                    chol, info = torch.linalg.cholesky_ex(
-                        normal + (mu_c * scale)[:, None, None] * eye
-                    )
-                    y = torch.cholesky_solve(rhs[..., None], chol)
-                    trial = xc + (y.mT @ basis[:, :m])[:, 0]
-                    q_trial = q_values(system, trial, uc)
-                    ok = ~done & (info == 0) & torch.isfinite(q_trial) & (q_trial < q[idx])
-                    rule.accepted(idx[ok], xc[ok], trial[ok])
-                    x[idx[ok]], q[idx[ok]] = trial[ok], q_trial[ok]
-                    done |= ok
-                    mu_c = torch.where(done, mu_c, mu_c * 10)
-                mu[idx] = torch.where(done, (mu_c / 10).clamp_min(1e-15), mu_c)
-    return x, q
 
 
 def _arnoldi(system, x, u, m) -> tuple[Tensor, Tensor, Tensor]:

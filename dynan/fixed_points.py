@@ -40,6 +40,7 @@ from dynan.errors import SystemError_
 from dynan.fixed_point_graph import Connections, fixed_point_graph, heteroclinic_connections
 from dynan.fixed_point_solvers import (
     DENSE_LIMIT,
+    POLISH_GAIN,
     adam_descent,
     expand_inputs,
     inliers,
@@ -87,7 +88,9 @@ class FixedPoints(Result):
     parameters : dict
         Every option that produced the result, and counts (candidates, dropped outliers).
     slow_points : FixedPoints or None
-        Points with tol_q ≤ q < tol_slow (same fields; their own ``slow_points`` is None).
+        Points with tol_q ≤ q < tol_slow (same fields; their own ``slow_points`` is None),
+        located where Levenberg–Marquardt stalled: near a local minimum of q, not at it (the
+        minimum of q > 0 is reached only linearly), so one slow region may give several.
     connections : Connections or None
         The heteroclinic skeleton (see :mod:`dynan.fixed_point_graph`).
     """
@@ -247,12 +250,15 @@ def find_fixed_points(
     1. starts: states of trajectories under each constant input (or ``inits``) plus noise;
     2. search on the whole batch (M·B candidates): LM steps (AᵀA + μ tr(AᵀA)/d I) δ = −Aᵀ r,
        A = J − I, r = F(x) − x, μ divided by 10 on success and multiplied by 10 on failure,
-       until q reaches the round-off floor, μ > 1e8 or q stalls (a slow point). Large systems
+       until q reaches the round-off floor, μ > 1e8 or q falls less than 10-fold in 5
+       iterations (quadratic convergence is far faster: a slow point or no root). Large systems
        take the same step restricted to the Krylov subspace K_m(A, r) built by Arnoldi from
        jvps (μ → 0 is Newton–GMRES, Brown & Saad 1990). Or Adam on Σ q;
-    3. dedup in (x, u) keeping the lowest q; polish by the same LM (quadratic convergence to
-       machine precision near a regular root, Nocedal & Wright §10.3, 11.1); dedup again; drop
-       outliers; split fixed (q < tol_q) / slow / discarded;
+    3. drop LM candidates with q ≥ tol_slow (stalled far from a root); dedup in (x, u)
+       keeping the lowest q; polish by the same LM, patient now (stopping only when q falls by
+       less than 10% in 5 iterations), to machine precision (quadratic convergence near a
+       regular root, linear where J − I is near singular; Nocedal & Wright §10.3, 11.1);
+       dedup again; drop outliers; split fixed (q < tol_q) / slow / discarded;
     4. J at each point, eigenvalues sorted by |λ| (discrete map: stable iff all |λ| < 1);
     5. optionally the heteroclinic skeleton (``dynan.fixed_point_graph``).
 
@@ -346,14 +352,17 @@ def _search(system, x, u, scale, params, progress) -> tuple[Tensor, Tensor | Non
             system, x, u, max_iter=iters, lr=lr, tol_q=params["tol_q"], progress=progress
         )
     keep = torch.isfinite(q) & torch.isfinite(x).all(1)
+    if params["method"] != "adam":  # LM stopped these rows far from any root
+        keep &= q < params["tol_slow"]
     x, u, q = x[keep], rows(u, keep), q[keep]
     idx = unique_points(x, u, q, params["tol_unique"] * scale)
     x, u, q = x[idx], rows(u, idx), q[idx]
     if params["polish"] and x.shape[0]:
         kernel = levenberg_marquardt if dense else krylov
         x, q = kernel(
-            system, x, u, max_iter=params["polish_iter"], q_floor=q_floor, progress=progress
-        )
+            system, x, u, max_iter=params["polish_iter"], q_floor=q_floor, gain=POLISH_GAIN,
+            progress=progress,
+        )  # fmt: skip
         idx = unique_points(x, u, q, params["tol_unique"] * scale)
         x, u, q = x[idx], rows(u, idx), q[idx]
     return x, u, q

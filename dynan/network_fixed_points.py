@@ -36,7 +36,16 @@ from dynan.fixed_points import FixedPoints, find_fixed_points
 from dynan.system import simulate
 from models import ARUN, RecurrentNetwork
 
-__all__ = ["controller_fixed_points", "network_fixed_points", "task_trajectories"]
+__all__ = [
+    "controller_fixed_points",
+    "network_fixed_points",
+    "network_starts",
+    "task_trajectories",
+]
+
+#: Relaxed starts stay within this multiple of the largest distance of a task state from the
+#: centroid of the task states (the default outlier bound of find_fixed_points).
+_REGION = 2.0
 
 
 def task_trajectories(
@@ -172,18 +181,17 @@ def network_fixed_points(
     """
     system = network_system(net, mode=mode)
     constant = _constant_input(system, input, hold)
-    orbits = task_trajectories(system, x=x, n_sequences=n_sequences, seed=seed)
-    pool = orbits[:, 1:].reshape(-1, system.dim)
-    gen = torch.Generator().manual_seed(seed)
-    pick = torch.randperm(pool.shape[0], generator=gen)[:n_inits]
-    starts = _relaxed(system, pool[pick], constant, relax, gen)
+    starts = network_starts(
+        system, constant, x=x, n_sequences=n_sequences, n_inits=n_inits, relax=relax, seed=seed
+    )
     result = find_fixed_points(
         system, inputs=constant, inits=starts, seed=seed, progress=progress, **options
     )
     info = getattr(net, "checkpoint", None)
     network = {
-        "architecture": net.architecture, "mode": mode, "n_sequences": int(orbits.shape[0]),
-        "relax": relax, "hold": hold, "checkpoint": getattr(info, "path", None),
+        "architecture": net.architecture, "mode": mode, "relax": relax, "hold": hold,
+        "n_sequences": n_sequences if x is None else len(x),
+        "checkpoint": getattr(info, "path", None),
         "input": None if input is None else np.asarray(input, dtype=float).ravel().tolist(),
     }  # fmt: skip
     return dataclasses.replace(result, parameters={**result.parameters, "network": network})
@@ -263,18 +271,58 @@ def controller_fixed_points(
     return dataclasses.replace(result, parameters={**result.parameters, "network": network})
 
 
-def _relaxed(
-    system: NetworkSystem, x: Tensor, u: Tensor, relax: int, gen: torch.Generator
+def network_starts(
+    system: NetworkSystem,
+    constant: Tensor,
+    *,
+    x: ArrayLike | None = None,
+    n_sequences: int = 32,
+    n_inits: int = 256,
+    relax: int = 1000,
+    seed: int = 0,
 ) -> Tensor:
-    """Each state after t_i steps of the constant input u, t_i log-uniform in [0, relax]."""
+    """The starting states of :func:`network_fixed_points`, (n_inits, dim).
+
+    ``n_inits`` states drawn from the network's trajectories on ``x`` (default: its task's
+    first ``n_sequences`` test sequences), each then run t_i steps of the constant system input
+    ``constant`` (input_dim,), t_i log-uniform in [0, relax]. A run that would leave the region
+    of the task states (twice their largest distance from their centroid: the constant-input
+    map may diverge, e.g. an ARUN with frozen shape parameters) stops at its last state inside,
+    so the starts, and the scale the search derives from them, stay where the network works.
+    Cost: O((B T + relax · n_inits)
+    c_step) time, O(B T dim) memory.
+
+    Raises
+    ------
+    ValueError
+        ``relax`` is not a non-negative integer.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from models import build
+    >>> from dynan.adapters.network import network_system
+    >>> system = network_system(build("gru", input_size=1, hidden_size=4, output_size=2))
+    >>> u = torch.zeros(system.input_dim, dtype=torch.float64)
+    >>> network_starts(system, u, x=torch.rand(2, 9, 1), n_inits=5).shape
+    torch.Size([5, 4])
+    """
     if not isinstance(relax, int) or isinstance(relax, bool) or relax < 0:
         raise ValueError(f"relax must be a non-negative integer, got {relax!r}")
+    orbits = task_trajectories(system, x=x, n_sequences=n_sequences, seed=seed)
+    pool = orbits[:, 1:].reshape(-1, system.dim)
+    gen = torch.Generator().manual_seed(seed)
+    x = pool[torch.randperm(pool.shape[0], generator=gen)[:n_inits]]
     log_t = torch.rand(x.shape[0], generator=gen, dtype=torch.float64) * math.log(relax + 1)
     when = (log_t.exp().floor().long() - 1).clamp(0, relax)
-    out, u_batch = x.clone(), u.expand(x.shape[0], -1)
+    centre = pool.mean(0)
+    bound = _REGION * float((pool - centre).norm(dim=1).max())
+    out, u_batch = x.clone(), constant.expand(x.shape[0], -1)
     with torch.no_grad():
         for t in range(1, int(when.max()) + 1):
-            x = system.step(x, u_batch)
+            new = system.step(x, u_batch)
+            inside = (new - centre).norm(dim=1) <= bound  # finite too
+            x = torch.where(inside[:, None], new, x)
             out[when == t] = x[when == t]
     return out
 

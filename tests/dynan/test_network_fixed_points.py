@@ -16,6 +16,7 @@ from dynan.errors import SystemError_
 from dynan.network_fixed_points import (
     controller_fixed_points,
     network_fixed_points,
+    network_starts,
     task_trajectories,
 )
 from models import build
@@ -97,6 +98,23 @@ def test_task_trajectories_shapes_and_errors():
         task_trajectories(controller_system(_net("arun", controller_size=2)), x=_sequences())
     with pytest.raises(ValueError, match=r"expects inputs \(batch, time, 2\)"):
         task_trajectories(system, x=torch.zeros(3, 7, 5))
+
+
+def test_starts_stay_in_the_task_region_when_the_constant_input_map_diverges():
+    """h' = relu(1.5 h + 0.1) runs away under zero input; the relaxed starts stop inside
+    twice the task states' largest distance from their centroid."""
+    net = _net("relu")
+    with torch.no_grad():
+        net.recurrent_weight.copy_(1.5 * torch.eye(6))
+        net.bias.fill_(0.1)
+    system = network_system(net)
+    u = torch.zeros(system.input_dim, dtype=F64)
+    starts = network_starts(system, u, x=_sequences(), n_inits=64, relax=200)
+    pool = task_trajectories(system, x=_sequences())[:, 1:].reshape(-1, 6)
+    centre = pool.mean(0)
+    radius = float((pool - centre).norm(dim=1).max())
+    assert float((starts - centre).norm(dim=1).max()) <= 2 * radius
+    assert float((starts - centre).norm(dim=1).max()) > 1.2 * radius  # they did relax outwards
 
 
 @pytest.mark.parametrize(
