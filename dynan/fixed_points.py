@@ -249,9 +249,10 @@ def find_fixed_points(
     Algorithm (Sussillo & Barak 2013; Golub & Sussillo 2018; REFERENCES.md §3):
     1. starts: states of trajectories under each constant input (or ``inits``) plus noise;
     2. search on the whole batch (M·B candidates): LM steps (AᵀA + μ tr(AᵀA)/d I) δ = −Aᵀ r,
-       A = J − I, r = F(x) − x, μ divided by 10 on success and multiplied by 10 on failure,
-       until q reaches the round-off floor, μ > 1e8 or q falls less than 10-fold in 5
-       iterations (quadratic convergence is far faster: a slow point or no root). Large systems
+       A = J − I, r = F(x) − x, tried at μ, 10μ, 100μ, 1000μ on one Jacobian (the first
+       that lowers q is taken, and μ divided by 10 for the next iteration), until q reaches
+       the round-off floor, μ > 1e8 or q falls less than 10-fold in 5 iterations (quadratic
+       convergence is far faster: a slow point or no root). Large systems
        take the same step restricted to the Krylov subspace K_m(A, r) built by Arnoldi from
        jvps (μ → 0 is Newton–GMRES, Brown & Saad 1990). Or Adam on Σ q;
     3. drop LM candidates with q ≥ tol_slow (stalled far from a root); dedup in (x, u)
