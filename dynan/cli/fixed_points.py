@@ -109,6 +109,11 @@ def _write(result, out: Path, prefix: str, path: str, trajectories) -> None:
     edges = result.graph().number_of_edges()
     q_max = f", max q {result.q.max():.1e}" if len(result) else ""
     print(
-        f"{path}: {len(result)} fixed points ({counts or 'none'}){q_max}, "
-        f"{len(result.slow_points)} slow points, {edges} saddle→attractor connections"
+        f"{path}: {_count(len(result), 'fixed point')} ({counts or 'none'}){q_max}, "
+        f"{_count(len(result.slow_points), 'slow point')}, "
+        f"{_count(edges, 'saddle→attractor connection')}"
     )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
