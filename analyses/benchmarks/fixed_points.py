@@ -47,7 +47,7 @@ from dynan.fixed_points import find_fixed_points
 from dynan.network_fixed_points import network_starts
 
 ZOO = Path("models/zoo")
-NETWORKS = ("gru-flipflop3-s0", "gru-digits-s0", "gamma-homogeneous-digits-s0")
+NETWORKS = ("gru-flipflop3-s1", "gru-digits-s0", "gamma-homogeneous-digits-s0")
 TOL_Q = 1e-12
 TOL_UNIQUE = 1e-3
 #: Initial Adam learning rates tried, in units of the starts' RMS spread / √dim.

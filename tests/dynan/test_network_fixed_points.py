@@ -181,7 +181,7 @@ def test_zoo_flipflop_has_2_to_the_n_stable_fixed_points():
     """A 3-bit flip-flop network stores 2³ memories: 8 stable fixed points, one per corner of
     the read-out cube (Sussillo & Barak 2013; REFERENCES.md §3). Checked against the end states
     of long free runs from the task's states (an independent way to find the attractors)."""
-    path = ZOO / "gru-flipflop3-s0.safetensors"
+    path = ZOO / "gru-flipflop3-s1.safetensors"
     if not path.is_file():
         pytest.skip(f"{path.name} not in the zoo (make zoo builds it)")
     net = dynan.load(path, dtype=F64)
