@@ -22,3 +22,33 @@ def make_checkpoint(directory, architecture, *, hidden=8, seed=0, metrics=None):
         metrics=default if metrics is None else metrics,
         training={"epochs": 2, "lr": 1e-3, "best_epoch": 2, "optimizer": "Adam"},
     )
+
+
+def load_networks(directory, architectures, *, hidden=8):
+    """{architecture: network} of fresh checkpoints, loaded in float64 as the report loads them.
+
+    Seeds torch first: module-scoped fixtures run before the per-test seeding of conftest.
+    """
+    import torch
+
+    from dynan.checkpoint import load
+
+    torch.manual_seed(0)
+    return {
+        arch: load(make_checkpoint(directory, arch, hidden=hidden), dtype=torch.float64)
+        for arch in architectures
+    }
+
+
+def context(root, overrides=None):
+    """A report Context caching under ``root``: the fast preset, with ``overrides`` per analysis
+    (``{"fixed-points": {"n_inits": 48}}``) merged into its parameters."""
+    import copy
+
+    from dynan.report.cache import AnalysisCache
+    from dynan.report.jobs import FAST, Context, Settings
+
+    analyses = copy.deepcopy(FAST)
+    for analysis, params in (overrides or {}).items():
+        analyses[analysis].update(params)
+    return Context(AnalysisCache(root), Settings(analyses=analyses))

@@ -2,35 +2,24 @@
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pytest
-import torch
-from report_helpers import make_checkpoint
+from report_helpers import context, load_networks
 
-from dynan.checkpoint import load
 from dynan.fixed_points import FixedPoints
-from dynan.report.cache import AnalysisCache
 from dynan.report.fixed_point_sections import fixed_points_section
-from dynan.report.jobs import FAST, Context, Settings
+from dynan.report.jobs import Context
 
 HIDDEN = 8
 
 
 @pytest.fixture(scope="module")
 def nets(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("ckpt")
-    return {
-        arch: load(make_checkpoint(folder, arch, hidden=HIDDEN), dtype=torch.float64)
-        for arch in ("arun", "softplus")
-    }
+    return load_networks(tmp_path_factory.mktemp("ckpt"), ("arun", "softplus"), hidden=HIDDEN)
 
 
 def _context(tmp_path, **fixed_points) -> Context:
-    analyses = copy.deepcopy(FAST)
-    analyses["fixed-points"].update(fixed_points)
-    return Context(AnalysisCache(tmp_path), Settings(analyses=analyses))
+    return context(tmp_path, {"fixed-points": fixed_points})
 
 
 def test_section_ok_with_figure_table_and_second_call_hits_the_cache(nets, tmp_path):

@@ -6,14 +6,11 @@ import dataclasses
 
 import numpy as np
 import pytest
-import torch
-from report_helpers import make_checkpoint
+from report_helpers import context, load_networks
 
-from dynan.checkpoint import load
 from dynan.lyapunov import LyapunovSpectrum
-from dynan.report.cache import AnalysisCache
 from dynan.report.drive_sweep import DriveSweep
-from dynan.report.jobs import FAST, Context, Settings
+from dynan.report.jobs import FAST, Context
 from dynan.report.lyapunov_figures import plot_lambda1_comparison
 from dynan.report.lyapunov_sections import (
     lambda_comparison,
@@ -26,16 +23,11 @@ HIDDEN = 8
 
 @pytest.fixture(scope="module")
 def nets(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("ckpt")
-    torch.manual_seed(0)  # module fixtures run before the per-test seeding of conftest
-    return {
-        arch: load(make_checkpoint(folder, arch, hidden=HIDDEN), dtype=torch.float64)
-        for arch in ("arun", "relu")
-    }
+    return load_networks(tmp_path_factory.mktemp("ckpt"), ("arun", "relu"), hidden=HIDDEN)
 
 
 def _context(tmp_path) -> Context:
-    return Context(AnalysisCache(tmp_path), Settings())
+    return context(tmp_path)
 
 
 def _kinds(section):
