@@ -1,8 +1,10 @@
 """Validation at the public boundary of ``dynan.similarity``, and its exception/warning types.
 
 Every public function converts its inputs with :func:`as_matrix` (float64 numpy, 2-D, finite)
-and checks pairs with :func:`check_pair`, so a bad argument fails with one line naming it and
-its shape rather than with a deep numpy or torch trace.
+or, where a float64 copy of the whole input would cost memory that grows with n, validates them
+in their own dtype with :func:`as_array`, and checks pairs with :func:`check_pair`, so a bad
+argument fails with one line naming it and its shape rather than with a deep numpy or torch
+trace.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import numpy as np
 
 from dynan.errors import DynanError
 
-__all__ = ["CKAWarning", "SimilarityError", "as_matrix", "check_pair", "check_rows"]
+__all__ = ["CKAWarning", "SimilarityError", "as_array", "as_matrix", "check_pair", "check_rows"]
 
 
 class SimilarityError(DynanError, ValueError):
@@ -34,8 +36,16 @@ def warn(message: str) -> None:
     warnings.warn(message, CKAWarning, stacklevel=level)
 
 
-def as_matrix(x: Any, name: str = "X") -> np.ndarray:
-    """``x`` (array-like or torch tensor) as a finite float64 array of shape (examples, features).
+#: Rows per block when a whole-array check must not allocate an array the size of its input.
+CHECK_ROWS = 4096
+
+
+def as_array(x: Any, name: str = "X") -> np.ndarray:
+    """``x`` (array-like or torch tensor) as a finite real 2-D numpy array in its own dtype.
+
+    Nothing the size of ``x`` is allocated: a numpy array (or a CPU tensor's buffer) is returned
+    as it is, and finiteness is checked through one float64 sum, counting the bad values block by
+    block only when that sum is not finite. Use :func:`as_matrix` for a float64 copy.
 
     Raises
     ------
@@ -62,11 +72,20 @@ def as_matrix(x: Any, name: str = "X") -> np.ndarray:
         )
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise SimilarityError(f"{name} is empty: shape {arr.shape}")
-    arr = np.asarray(arr, dtype=np.float64)
-    bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
-    if bad:
-        raise SimilarityError(f"{name} has {bad} non-finite values (NaN or inf)")
+    if arr.dtype.kind == "f" and not np.isfinite(arr.sum(dtype=np.float64)):
+        blocks = range(0, arr.shape[0], CHECK_ROWS)
+        finite = sum(int(np.count_nonzero(np.isfinite(arr[i : i + CHECK_ROWS]))) for i in blocks)
+        if finite < arr.size:  # else the sum overflowed: large but finite values are accepted
+            raise SimilarityError(f"{name} has {arr.size - finite} non-finite values (NaN or inf)")
     return arr
+
+
+def as_matrix(x: Any, name: str = "X") -> np.ndarray:
+    """``x`` (array-like or torch tensor) as a finite float64 array of shape (examples, features).
+
+    Checks as :func:`as_array`; copies only when ``x`` is not float64 already.
+    """
+    return np.asarray(as_array(x, name), dtype=np.float64)
 
 
 def check_rows(n: int, *, debiased: bool, what: str = "CKA") -> None:
@@ -78,10 +97,11 @@ def check_rows(n: int, *, debiased: bool, what: str = "CKA") -> None:
 
 
 def check_pair(
-    x: Any, y: Any, names: tuple[str, str] = ("X", "Y")
+    x: Any, y: Any, names: tuple[str, str] = ("X", "Y"), *, native: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Both as matrices with the same number of rows (the same examples)."""
-    a, b = as_matrix(x, names[0]), as_matrix(y, names[1])
+    """Both as float64 matrices (in their own dtype if ``native``) with the same number of rows."""
+    convert = as_array if native else as_matrix
+    a, b = convert(x, names[0]), convert(y, names[1])
     if a.shape[0] != b.shape[0]:
         raise SimilarityError(
             f"{names[0]} and {names[1]} must have the same number of rows (the same examples): "

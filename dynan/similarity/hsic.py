@@ -1,11 +1,14 @@
 """Hilbert–Schmidt independence criterion: biased HSIC₀ and unbiased HSIC₁, Gram or feature form.
 
-Two ways to hold one representation (a *side*), prepared once and reused for every pair:
+Three ways to hold one representation (a *side*), prepared once and reused for every pair:
 
 - :class:`GramSide` — an n × n kernel matrix, centred (HSIC₀) or with its diagonal set to zero
   plus its row sums (HSIC₁). A pair then costs O(n²).
 - :class:`FeatureSide` — linear kernel only: the centred features X (n × p), their squared row
   norms d and Σd. A pair costs O(n p q) for ‖XᵀY‖²_F; no n × n matrix is ever formed.
+- :class:`ShiftedSums` (one side) and :class:`CrossSums` (one pair) — linear kernel only: float64
+  sums accumulated over blocks of rows, O(p² + q² + pq) numbers whatever n is. Used by
+  :func:`dynan.cka` in feature space and by :class:`~dynan.similarity.StreamingCKA`.
 
 The feature form of HSIC₁ rests on two facts: HSIC₁ is unchanged when a constant is added to
 every row of X (so X may be centred first, which is also what keeps float64 precise), and for
@@ -16,12 +19,31 @@ centred X the zero-diagonal Gram K̃ = XXᵀ − diag(d) has K̃1 = −d, hence
 The feature-side helpers use only ``@``, ``**``, ``.sum()``, ``.mean(0)`` and ``.T``, so they run
 unchanged on numpy arrays and (differentiably) on torch tensors.
 
+The sums are those of the rows shifted by a fixed point c, u = x − c and v = y − c′:
+
+    n, Σu, Σv, Σuuᵀ, Σvvᵀ, Σuvᵀ, Σa, Σb, Σa², Σb², Σab, Σa·u, Σb·v, Σa·v, Σb·u  (a=‖u‖², b=‖v‖²).
+
+:func:`summed_hsic` turns them, exactly in exact arithmetic, into the centred-feature summaries
+of :func:`linear_hsic`: with m = Σu/n, C = Σuvᵀ − n mₓm_yᵀ and d̂ᵢ = ‖xᵢ − x̄‖² = aᵢ − 2uᵢ·mₓ +
+‖mₓ‖²,
+
+    Σd̂ₓ = Σa − n‖mₓ‖²,
+    d̂ₓᵀd̂_y = Σab − 2m_y·Σa·v − 2mₓ·Σb·u + 4mₓᵀ(Σuvᵀ)m_y + ‖m_y‖²Σa + ‖mₓ‖²Σb − 3n‖mₓ‖²‖m_y‖²,
+
+so the biased and the unbiased CKA of all rows come out of one pass over them. The subtractions
+lose about ε·(1 + ‖x̄ − c‖²/σ²) relative: nothing when c is the column mean (what
+:func:`dynan.cka` uses, from a first cheap pass), little when it is the mean of a first batch
+(what a stream must use) unless that batch lies many standard deviations from the rest — the
+shifted-data algorithm of Chan, Golub & LeVeque (1983).
+
 References
 ----------
 Gretton, Bousquet, Smola, Schölkopf (2005), "Measuring statistical dependence with
 Hilbert–Schmidt norms", ALT. Song, Smola, Gretton, Bedo, Borgwardt (2012), "Feature selection via
 dependence maximization", JMLR 13 (unbiased HSIC₁). Kornblith, Norouzi, Lee, Hinton (2019),
-"Similarity of neural network representations revisited", ICML. REFERENCES.md §5.
+"Similarity of neural network representations revisited", ICML. Chan, Golub, LeVeque (1983),
+"Algorithms for computing the sample variance: analysis and recommendations", Am. Stat. 37
+(shifted sums). REFERENCES.md §5.
 """
 
 from __future__ import annotations
@@ -158,6 +180,91 @@ def linear_hsic(cross2: Any, dd: Any, sum_dx: Any, sum_dy: Any, n: int, *, debia
     return (cross2 - dd + sum_dx * sum_dy / ((n - 1) * (n - 2)) - 2.0 * dd / (n - 2)) / (
         n * (n - 3)
     )
+
+
+class ShiftedSums:
+    """Float64 sums of one representation's rows shifted by ``shift`` (see the module notes).
+
+    :meth:`add` takes a block of rows in any real dtype; each block is converted to float64 on
+    its own, so the memory is O(b p) for a block of b rows plus O(p²) for the sums.
+    """
+
+    def __init__(self, shift: np.ndarray, first_row: np.ndarray):
+        p = shift.shape[0]
+        self.shift = np.asarray(shift, dtype=np.float64)
+        self.first_row = np.array(first_row, copy=True)
+        self.constant = True  # every row seen so far equals the first
+        self.n = 0
+        self.s = np.zeros(p)  # Σ u
+        self.gram = np.zeros((p, p))  # Σ u uᵀ
+        self.sum_a = self.sum_a2 = 0.0  # Σ a, Σ a²
+        self.au = np.zeros(p)  # Σ a u
+
+    def add(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Accumulate a block x (b, p); returns (u, a) for :meth:`CrossSums.add`."""
+        self.constant = self.constant and bool(np.all(x == self.first_row))
+        u = np.subtract(x, self.shift, dtype=np.float64)
+        a = np.einsum("ij,ij->i", u, u)
+        self.n += u.shape[0]
+        self.s += u.sum(0)
+        self.gram += u.T @ u
+        self.sum_a += float(a.sum())
+        self.sum_a2 += float(a @ a)
+        self.au += a @ u
+        return u, a
+
+    @property
+    def sum_d(self) -> float:
+        """Σ‖xᵢ − x̄‖² over the rows added so far."""
+        m = self.s / self.n
+        return self.sum_a - self.n * float(m @ m)
+
+    @property
+    def scale(self) -> float:
+        """(tr C)² with C the covariance, as :attr:`FeatureSide.scale`."""
+        return (self.sum_d / (self.n - 1)) ** 2
+
+
+class CrossSums:
+    """Float64 cross sums of a pair of representations: Σuvᵀ, Σab, Σa·v and Σb·u."""
+
+    def __init__(self, p: int, q: int):
+        self.cross = np.zeros((p, q))
+        self.sum_ab = 0.0
+        self.a_v = np.zeros(q)
+        self.b_u = np.zeros(p)
+
+    def add(self, u: np.ndarray, a: np.ndarray, v: np.ndarray, b: np.ndarray) -> None:
+        """Accumulate one block, from the (u, a) and (v, b) that :meth:`ShiftedSums.add` gave."""
+        self.cross += u.T @ v
+        self.sum_ab += float(a @ b)
+        self.a_v += a @ v
+        self.b_u += b @ u
+
+
+def summed_hsic(
+    x: ShiftedSums, y: ShiftedSums, cross: CrossSums | None, *, debiased: bool
+) -> float:
+    """Linear HSIC of all the rows summed in ``x`` and ``y`` (the module notes give the algebra).
+
+    ``cross`` holds the pair's cross sums; None for a self-HSIC (``y`` is ``x``), which reads them
+    off the side's own Σuuᵀ, Σa² and Σa·u. Cost O(pq) time and memory.
+    """
+    n = x.n
+    mx, my = x.s / n, y.s / n
+    if cross is None:
+        sum_ab, a_v, b_u, c = x.sum_a2, x.au, x.au, x.gram
+    else:
+        sum_ab, a_v, b_u, c = cross.sum_ab, cross.a_v, cross.b_u, cross.cross
+    ax, ay = float(mx @ mx), float(my @ my)
+    dd = (
+        sum_ab - 2 * float(my @ a_v) - 2 * float(mx @ b_u) + 4 * float(mx @ c @ my)
+        + ay * x.sum_a + ax * y.sum_a - 3 * n * ax * ay
+    )  # fmt: skip
+    centred = c - (n * mx)[:, None] * my
+    cross2 = float(np.vdot(centred, centred))
+    sum_dx, sum_dy = x.sum_a - n * ax, y.sum_a - n * ay  # x.sum_d, y.sum_d
+    return float(linear_hsic(cross2, dd, sum_dx, sum_dy, n, debiased=debiased))
 
 
 def pair_hsic(a: FeatureSide | GramSide, b: FeatureSide | GramSide, *, debiased: bool) -> Any:

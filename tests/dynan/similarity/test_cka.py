@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -11,7 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dynan.similarity import CKAWarning, SimilarityError, cka, hsic, linear_gram, rbf_gram
-from dynan.similarity.cka import normalise
+from dynan.similarity._checks import as_matrix
+from dynan.similarity.cka import feature_space, normalise
+from dynan.similarity.hsic import feature_side, pair_hsic
 
 FAST = settings(max_examples=20, deadline=None)
 ESTIMATORS = [
@@ -282,3 +285,53 @@ def test_hsic_error_paths():
         hsic(np.triu(np.ones((4, 4))), np.ones((4, 4)))
     with pytest.raises(SimilarityError, match="same shape"):
         hsic(np.eye(4), np.eye(5))
+
+
+@pytest.mark.parametrize("debiased", [False, True])
+def test_blocked_feature_sums_equal_the_whole_array_formula(debiased):
+    """n = 1000 = 15·64 + 40 rows in blocks of 64: every HSIC and scale equals the whole-array
+    centred-feature formula (pair_hsic of FeatureSide) to 1e-12 relative, for float32 features
+    around a mean of 300 that drift with the row index (so no block looks like the whole)."""
+    rng = np.random.default_rng(3)
+    drift = np.linspace(0, 5, 1000)[:, None]
+    x = (rng.normal(size=(1000, 9)) + 300 + drift).astype(np.float32)
+    y = np.tanh(x[:, :6] - 300) @ rng.normal(size=(6, 5)) + 0.3 * rng.normal(size=(1000, 5))
+    z = rng.normal(size=(1000, 3)) * 10 - 50
+    reps = [x, y, z]
+    whole = [feature_side(as_matrix(r)) for r in reps]
+
+    def reference(a, b):
+        return float(pair_hsic(whole[a], whole[b], debiased=debiased))
+
+    pair = feature_space([x], [y, z], debiased=debiased, chunk=64)
+    assert pair.cross[0] == pytest.approx([reference(0, 1), reference(0, 2)], rel=1e-12)
+    assert pair.self_b == pytest.approx([reference(1, 1), reference(2, 2)], rel=1e-12)
+    assert pair.scale_a == pytest.approx([whole[0].scale], rel=1e-12)
+    every = feature_space(reps, None, debiased=debiased, chunk=64)
+    for i, j in itertools.combinations(range(3), 2):
+        assert every.cross[i, j] == pytest.approx(reference(i, j), rel=1e-12)
+    assert every.self_a == pytest.approx([reference(i, i) for i in range(3)], rel=1e-12)
+    assert every.constant_a == [False, False, False]
+    assert cka(x, y, debiased=debiased) == pytest.approx(
+        cka(x, y, debiased=debiased, method="gram"), abs=1e-12
+    )
+
+
+@pytest.mark.parametrize("debiased", [False, True])
+def test_feature_space_memory_does_not_grow_with_n(debiased):
+    """Peak memory traced during cka on float32 (n, 16) inputs: the same at n = 20 000 and
+    n = 80 000, and below the size of one input (whole float64 copies would add ~5·n·16·8 B)."""
+    peaks = []
+    for n in (20_000, 80_000):
+        rng = np.random.default_rng(n)
+        x = rng.normal(5.0, 1.0, size=(n, 16)).astype(np.float32)
+        y = np.tanh(x)
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            cka(x, y, debiased=debiased)
+            peaks.append(tracemalloc.get_traced_memory()[1] - before)
+        finally:
+            tracemalloc.stop()
+    assert peaks[1] <= peaks[0] + 64 * 1024
+    assert peaks[1] < x.nbytes

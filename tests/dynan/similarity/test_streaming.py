@@ -41,7 +41,7 @@ def test_streaming_memory_independent_of_n():
         x, y = _data(0, n, 1.0)
         acc = StreamingCKA().update(x[: n // 2], y[: n // 2]).update(x[n // 2 :], y[n // 2 :])
         arrays = [v for v in vars(acc).values() if isinstance(v, np.ndarray)]
-        arrays += [a for side in (acc._x, acc._y) for a in vars(side).values()
+        arrays += [a for sums in (acc._x, acc._y, acc._xy) for a in vars(sums).values()
                    if isinstance(a, np.ndarray)]  # fmt: skip
         sizes.append(sum(a.nbytes for a in arrays))
     assert sizes[0] == sizes[1] > 0
