@@ -36,15 +36,19 @@ def test_map_entries_are_the_pairwise_cka(rng):
 
 @pytest.mark.parametrize("method", ["features", "gram"])
 def test_each_representation_is_prepared_once(rng, monkeypatch, method):
+    """Gram space prepares each Gram once; feature space starts one ShiftedSums each."""
     cka_module = importlib.import_module("dynan.similarity.cka")  # the module, not the function
     calls = []
-    original = cka_module.prepare
 
-    def counting(x, **kwargs):
-        calls.append(x.shape)
-        return original(x, **kwargs)
+    def counting(original):
+        def wrapper(*args, **kwargs):
+            calls.append(original.__name__)
+            return original(*args, **kwargs)
 
-    monkeypatch.setattr(cka_module, "prepare", counting)
+        return wrapper
+
+    for name in ("prepare", "ShiftedSums"):
+        monkeypatch.setattr(cka_module, name, counting(getattr(cka_module, name)))
     a, b = list(_layers(rng).values()), list(_layers(rng).values())[:3]
     cka_map(a, b, method=method)
     assert len(calls) == 7
