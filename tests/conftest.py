@@ -26,8 +26,10 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
-def _seed():
+def _seed_and_one_thread():
     torch.manual_seed(0)
+    yield
+    torch.set_num_threads(1)  # a CLI under test may have set another thread count
 
 
 @pytest.fixture

@@ -31,16 +31,14 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import multiprocessing
 import os
-import platform
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
+from analyses.benchmarks._output import save
 from dynan.similarity.cka import CHUNK_ROWS
 
 D = 400
@@ -339,14 +337,9 @@ def main(argv: list[str] | None = None) -> int:
             shown = ", ".join(f"n={n}: {b / 2**20:.1f} MiB" for n, b in peaks.items())
             print(f"{method} peak memory above the inputs: {shown}")
     summary["peak_bytes"] = memory
-    import torch
 
     meta = {
-        "torch": torch.__version__,
-        "numpy": np.__version__,
         "threads": args.threads,
-        "machine": platform.machine(),
-        "processor": platform.processor(),
         "d": D,
         "stream_batch": STREAM_BATCH,
         "chunk_rows": CHUNK_ROWS,
@@ -354,10 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         "reference_check_n1000": check,
         "budget_s": args.budget,
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"meta": meta, "rows": rows, "summary": summary}, indent=2))
-    print(f"wrote {out}")
+    save(args.out, meta=meta, rows=rows, summary=summary)
     return 0
 
 

@@ -31,15 +31,14 @@ Run: ``python -m analyses.benchmarks.fixed_points [--quick] [--inits B] [--budge
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from analyses.benchmarks._output import save
 from dynan.adapters.network import network_system
 from dynan.checkpoint import load
 from dynan.fixed_point_solvers import reference_scale
@@ -167,20 +166,13 @@ def main(argv: list[str] | None = None) -> int:
             f"{row['dynan_fixed_points']:4d} {row['adam_seconds']:8.2f} "
             f"{row['adam_fixed_points']:4d} {speed} {row['adam_points_all_found_by_dynan']!s:>12}"
         )
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     meta = {
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "machine": platform.machine(),
-        "processor": platform.processor(),
         "clock": "process CPU time, one thread; dynan best of repeats",
         "repeats": args.repeats,
         "tol_q": TOL_Q,
         "tol_unique": f"{TOL_UNIQUE} x RMS spread of the starts",
     }
-    out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
-    print(f"wrote {out}")
+    save(args.out, meta=meta, rows=rows)
     return 0
 
 

@@ -11,13 +11,11 @@ Run: ``python -m analyses.benchmarks.training [--quick] [--threads N]``.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import time
-from pathlib import Path
 
 import torch
 
+from analyses.benchmarks._output import save
 from models import ARCHITECTURES, build
 from models.evaluation import loss_fn
 
@@ -73,19 +71,7 @@ def main(argv: list[str] | None = None) -> int:
                 }
             )
             print(f"{arch:>20} N={hidden:<4} {rate:10.1f} seq/s   {reference / rate:5.2f}x relu")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "machine": platform.machine(),
-        "processor": platform.processor(),
-        "batch": 64,
-        "steps": 64,
-        "repeats": repeats,
-    }
-    out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
-    print(f"wrote {out}")
+    save(args.out, meta={"batch": 64, "steps": 64, "repeats": repeats}, rows=rows)
     return 0
 
 

@@ -24,14 +24,6 @@ FAST = ["--sequences", "4", "--inits", "24", "--no-progress"]
 TASK = {"name": "flipflop", "bits": 2, "steps": 20, "p_pulse": 0.1, "seed": 0}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _restore_threads():
-    """The CLI sets the torch thread count; give the next module the one it had."""
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory):
     folder = tmp_path_factory.mktemp("zoo")

@@ -23,14 +23,6 @@ ZOO = Path(__file__).resolve().parents[2] / "models" / "zoo"
 FAST = ["--steps", "30", "--transient", "10", "--k", "3", "--trials", "2", "--no-progress"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _restore_threads():
-    """The CLI sets the torch thread count; give the next module the one it had."""
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory):
     folder = tmp_path_factory.mktemp("zoo")
