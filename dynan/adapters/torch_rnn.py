@@ -59,8 +59,9 @@ class RecurrentSystem(DynamicalSystem):
     Notes
     -----
     ``step_and_jvp`` costs one step plus the tangent propagation of the kernel (for an Elman
-    map, O(B k N²)); ``jacobian`` is ``step_and_jvp`` with the identity, O(B dim · cost per
-    column) time and O(B dim²) memory.
+    map, O(B k N²)); ``jacobian`` is ``step_and_jvp`` with the identity expanded over the batch,
+    O(B dim²) memory; the kernels built on ``_left_matmul`` (Elman, GRU, LSTM, ARUN) form W·I
+    once for the whole batch, so their Jacobian costs O(dim³ + B dim²) time, not O(B dim³).
     """
 
     analytic_jacobian = True
@@ -177,9 +178,13 @@ def _left_matmul(weight: Tensor, tangents: Tensor) -> Tensor:
     """weight (M, N) @ tangents (B, N, k) → (B, M, k) as ONE matrix product over all B·k columns.
 
     (``weight @ tangents`` would broadcast ``weight`` into B contiguous copies first.) The result
-    is a (B, M, k)-shaped view of an (M, B, k) array.
+    is a (B, M, k)-shaped view of an (M, B, k) array. Tangents shared by every row (stride 0
+    along the batch, e.g. the expanded identity of a Jacobian) cost one (M, N) @ (N, k)
+    product, returned expanded: the Jacobian's W Vs cost O(M N k), not O(B M N k).
     """
     batch, rows, k = tangents.shape
+    if batch > 1 and tangents.stride(0) == 0:
+        return (weight @ tangents[0]).expand(batch, -1, -1)
     columns = tangents.permute(1, 0, 2).reshape(rows, batch * k)
     return (weight @ columns).view(-1, batch, k).permute(1, 0, 2)
 
@@ -212,7 +217,9 @@ def _gru_map(
         with (h_r, h_z, h_n) = W_hh h + b_hh.
 
     Tangents: δr = r(1 − r) ⊙ Δ_r, δz = z(1 − z) ⊙ Δ_z, δc = (1 − c²) ⊙ (δr ⊙ h_n + r ⊙ Δ_n),
-    δh' = (1 − z) δc + (h − c) δz + z δh, with Δ = W_hh δh (one matmul, O(B k N²)).
+    δh' = (1 − z) δc + (h − c) δz + z δh, with Δ = W_hh δh (one matmul, O(B k N²)), gathered
+    per block as δh' = a_r ⊙ Δ_r + a_n ⊙ Δ_n + a_z ⊙ Δ_z + z ⊙ δh with a_r = (1 − z)(1 − c²) h_n
+    r(1 − r), a_n = (1 − z)(1 − c²) r, a_z = z(1 − z)(h − c): four passes over (B, N, k).
     """
     rec = h @ weight.T
     if bias is not None:
@@ -226,10 +233,11 @@ def _gru_map(
     if tangents is None:
         return out, None
     d_r, d_z, d_n = _left_matmul(weight, tangents).chunk(3, dim=-2)
-    dr = (r * (1 - r))[..., None] * d_r
-    dc = (1 - c * c)[..., None] * (dr * h_n[..., None] + r[..., None] * d_n)
-    dz = (z * (1 - z) * (h - c))[..., None] * d_z
-    return out, (1 - z)[..., None] * dc + dz + z[..., None] * tangents
+    gate = (1 - z) * (1 - c * c)
+    jv = (gate * h_n * r * (1 - r))[..., None] * d_r
+    jv.addcmul_(d_n, (gate * r)[..., None])
+    jv.addcmul_(d_z, (z * (1 - z) * (h - c))[..., None])
+    return out, jv.addcmul_(tangents, z[..., None])
 
 
 def _lstm_map(
