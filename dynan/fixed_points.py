@@ -250,7 +250,8 @@ def find_fixed_points(
     1. starts: states of trajectories under each constant input (or ``inits``) plus noise;
     2. search on the whole batch (M·B candidates): LM steps (AᵀA + μ tr(AᵀA)/d I) δ = −Aᵀ r,
        A = J − I, r = F(x) − x, tried at μ, 10μ, 100μ, 1000μ on one Jacobian (the first
-       that lowers q is taken, and μ divided by 10 for the next iteration), until q reaches
+       that lowers q is taken; the next iteration starts from μ/10 when μ itself worked, else
+       from the μ that worked, as in Marquardt 1963), until q reaches
        the round-off floor, μ > 1e8 or q falls less than 10-fold in 5 iterations (quadratic
        convergence is far faster: a slow point or no root). Large systems
        take the same step restricted to the Krylov subspace K_m(A, r) built by Arnoldi from
@@ -272,7 +273,7 @@ def find_fixed_points(
     References
     ----------
     Sussillo & Barak (2013), Neural Comput. 25:626; Golub & Sussillo (2018), JOSS 3:1003;
-    Nocedal & Wright (2006), Numerical Optimization.
+    Nocedal & Wright (2006), Numerical Optimization; Marquardt (1963), J. SIAM 11:431.
 
     Examples
     --------

@@ -12,6 +12,7 @@ from scipy.optimize import brentq
 import dynan
 from dynan.errors import SystemError_
 from dynan.fixed_point_graph import Connections
+from dynan.fixed_point_solvers import _damped_step
 from dynan.fixed_points import FixedPoints, find_fixed_points
 from dynan.system import CallableSystem, DynamicalSystem
 
@@ -143,6 +144,24 @@ def test_slow_points_kept_apart_from_fixed_points():
     assert np.all(np.abs(slow.states[:, 0] - ghost) < 0.02)
     assert np.all((slow.q > 4e-9) & (slow.q < 7e-9))
     assert np.all(fp.q < 1e-12) and np.all(slow.q >= 1e-12)
+
+
+# -- the damping schedule ----------------------------------------------------------------------
+def test_damping_kept_after_a_retry_divided_after_a_first_try_success():
+    """F(x) = 2x (r = x, q = ½x²) with N = 1 and a tenfold gradient g = −10x: the step
+    y = −10x/(1 + μ) lowers q iff 10/(1 + μ) < 2, i.e. μ > 4. From x = 1: μ = 1 fails and 10
+    succeeds (x = 1/11, μ stays 10); μ = 10 succeeds at once (μ → 1); μ = 1e-3 fails for
+    1e-3 … 1 (four tries) and comes back as 1e-3 · 10⁴ = 10 with x unchanged."""
+    system = CallableSystem(lambda x, u: 2 * x, dim=1)
+    x = torch.ones(3, 1, dtype=F64)
+    q = 0.5 * x[:, 0] ** 2
+    mu = torch.tensor([1.0, 10.0, 1e-3], dtype=F64)
+    normal, rhs = torch.ones(3, 1, 1, dtype=F64), -10 * x
+    new, q_new, mu_new, ok = _damped_step(system, x, None, q, mu, normal, rhs, lambda y, s: y)
+    assert ok.tolist() == [True, True, False]
+    np.testing.assert_allclose(new[:, 0], [1 / 11, 1 / 11, 1.0], rtol=1e-14)
+    np.testing.assert_allclose(q_new, [0.5 / 121, 0.5 / 121, 0.5], rtol=1e-14)
+    np.testing.assert_allclose(mu_new, [10.0, 1.0, 10.0], rtol=1e-12)
 
 
 # -- result record -----------------------------------------------------------------------------
