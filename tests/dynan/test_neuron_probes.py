@@ -224,17 +224,22 @@ def arun_probe():
     return probe_neurons(net, **SMALL, connectivity="intact", bootstrap=0)
 
 
+def _with_means(probe, xi, n, s):
+    """``probe`` at amplitudes ``xi`` with n_t and s_t held at n[j] and s[j] at every step."""
+    steps = probe.n_mean.shape[1]
+    return dataclasses.replace(
+        probe,
+        amplitudes=np.asarray(xi, dtype=np.float64),
+        n_mean=np.repeat(np.asarray(n, dtype=np.float64)[:, None], steps, 1),
+        s_mean=np.repeat(np.asarray(s, dtype=np.float64)[:, None], steps, 1),
+    )
+
+
 def test_gain_scaling_recovers_the_laws(arun_probe):
     xi = np.array([1.0, 2.5, 5.0, 10.0, 20.0])
     n = power_law(xi, 1.5, 0.7, 5.0)
     s = exponential_law(xi, 0.02, 0.3, -0.01)
-    probe = dataclasses.replace(
-        arun_probe,
-        amplitudes=xi,
-        n_mean=np.repeat(n[:, None], 60, 1),
-        s_mean=np.repeat(s[:, None], 60, 1),
-    )
-    gain = gain_scaling(probe)
+    gain = gain_scaling(_with_means(arun_probe, xi, n, s))
     assert gain.n_ok and gain.s_ok and gain.n_message == gain.s_message == ""
     np.testing.assert_allclose(gain.n_params, [1.5, 0.7, 5.0], rtol=1e-5)
     np.testing.assert_allclose(gain.s_params, [0.02, 0.3, -0.01], rtol=1e-5, atol=1e-9)
@@ -248,13 +253,7 @@ def test_gain_scaling_noisy_laws_within_their_standard_errors(arun_probe, rng):
     truth_n, truth_s = (1.5, 0.7, 5.0), (0.05, 0.3, -0.01)
     n = power_law(xi, *truth_n) + 0.01 * rng.normal(size=xi.size)
     s = exponential_law(xi, *truth_s) + 0.001 * rng.normal(size=xi.size)
-    probe = dataclasses.replace(
-        arun_probe,
-        amplitudes=xi,
-        n_mean=np.repeat(n[:, None], 60, 1),
-        s_mean=np.repeat(s[:, None], 60, 1),
-    )
-    gain = gain_scaling(probe)
+    gain = gain_scaling(_with_means(arun_probe, xi, n, s))
     assert gain.n_ok and gain.s_ok
     for params, stderr, truth in (
         (gain.n_params, gain.n_stderr, truth_n),
@@ -270,17 +269,10 @@ def test_gain_scaling_guards(arun_probe):
     assert not gain.n_ok and "does not vary" in gain.n_message and np.isnan(gain.n_params).all()
     missing = dataclasses.replace(arun_probe, s_mean=np.full((3, 60), np.nan))
     assert "no shape parameters" in gain_scaling(missing).s_message
-    zigzag = dataclasses.replace(
-        arun_probe,
-        amplitudes=np.array([1.0, 2.0, 3.0, 4.0]),
-        n_mean=np.repeat(np.array([[0.0], [1e3], [0.0], [1e3]]), 60, 1),
-        s_mean=np.repeat(np.array([[0.0], [1.0], [0.0], [1.0]]), 60, 1),
-    )
-    bumpy = dataclasses.replace(  # measured on a trained ARUN: no trend in n for b to describe
-        arun_probe,
-        amplitudes=np.array([1.0, 2.5, 5.0, 10.0]),
-        n_mean=np.repeat(np.array([[5.185], [5.258], [5.272], [5.169]]), 60, 1),
-        s_mean=np.full((4, 60), 0.01),
+    zigzag = _with_means(arun_probe, [1.0, 2.0, 3.0, 4.0], [0.0, 1e3, 0.0, 1e3], [0.0, 1.0] * 2)
+    # measured on a trained ARUN: no trend in n for b to describe
+    bumpy = _with_means(
+        arun_probe, [1.0, 2.5, 5.0, 10.0], [5.185, 5.258, 5.272, 5.169], [0.01] * 4
     )
     flat = gain_scaling(bumpy)
     assert not flat.n_ok and "b undetermined" in flat.n_message
