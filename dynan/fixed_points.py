@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections import Counter
 from dataclasses import dataclass
 from functools import partial
 
@@ -129,6 +130,18 @@ class FixedPoints(Result):
         """The heteroclinic skeleton as a ``networkx.DiGraph`` (see ``fixed_point_graph``)."""
         return fixed_point_graph(self)
 
+    def summary(self) -> str:
+        """One line: the points by kind, the largest q, the slow points, the skeleton's edges."""
+        kinds = Counter(kind.split("-")[0] for kind in self.kinds)
+        counts = ", ".join(f"{kinds[k]} {k}" for k in ("stable", "saddle", "unstable") if kinds[k])
+        q_max = f", max q {self.q.max():.1e}" if len(self) else ""
+        slow = 0 if self.slow_points is None else len(self.slow_points)
+        edges = self.graph().number_of_edges()
+        return (
+            f"{_count(len(self), 'fixed point')} ({counts or 'none'}){q_max}, "
+            f"{_count(slow, 'slow point')}, {_count(edges, 'saddle→attractor connection')}"
+        )
+
     def select(self, mask: ArrayLike) -> FixedPoints:
         """The points where ``mask`` (boolean or indices) holds; connections are dropped."""
         idx = np.arange(len(self))[np.asarray(mask)]
@@ -141,6 +154,10 @@ class FixedPoints(Result):
             eigenvectors=self.eigenvectors[idx],
             connections=None,
         )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _kind(n_unstable: int, dim: int) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from collections import Counter
 from pathlib import Path
 
 HELP = "Fixed points, slow points and their heteroclinic skeleton for checkpoints, with figures"
@@ -104,16 +103,4 @@ def _write(result, out: Path, prefix: str, path: str, trajectories) -> None:
         result, out, prefix=prefix, trajectories=trajectories
     ).values():
         print(f"{path}: wrote {figure}")
-    kinds = Counter(kind.split("-")[0] for kind in result.kinds)
-    counts = ", ".join(f"{kinds[k]} {k}" for k in ("stable", "saddle", "unstable") if kinds[k])
-    edges = result.graph().number_of_edges()
-    q_max = f", max q {result.q.max():.1e}" if len(result) else ""
-    print(
-        f"{path}: {_count(len(result), 'fixed point')} ({counts or 'none'}){q_max}, "
-        f"{_count(len(result.slow_points), 'slow point')}, "
-        f"{_count(edges, 'saddle→attractor connection')}"
-    )
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
+    print(f"{path}: {result.summary()}")

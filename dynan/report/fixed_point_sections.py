@@ -117,7 +117,7 @@ def fixed_points_section(net: RecurrentNetwork, ctx: Context) -> Section:
             )
         )
     section.results["fixed-points"] = result
-    section.summary.append(_summary(result, mode))
+    section.summary.append(f"Under zero input ({mode} mode): {result.summary()}")
     section.headline.update(
         {"fixed points": len(result), "stable fixed points": int(result.is_stable.sum())}
     )
@@ -140,18 +140,3 @@ def _rows(result: FixedPoints) -> list[tuple[Any, ...]]:
         rows.append(("slow points", len(slow), slow.q.max(), np.abs(slow.eigenvalues[:, 0]).min(),
                      np.abs(slow.eigenvalues[:, 0]).max()))  # fmt: skip
     return rows or [("none found", 0, None, None, None)]
-
-
-def _summary(result: FixedPoints, mode: str) -> str:
-    stable = int(result.is_stable.sum())
-    edges = result.graph().number_of_edges()
-    slow = 0 if result.slow_points is None else len(result.slow_points)
-    return (
-        f"{_count(len(result), 'fixed point')} under zero input ({stable} stable, "
-        f"{len(result) - stable} saddle or unstable), {_count(slow, 'slow point')}, "
-        f"{_count(edges, 'saddle→attractor connection')} ({mode} mode)"
-    )
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"

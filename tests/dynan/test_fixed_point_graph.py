@@ -74,6 +74,11 @@ def test_roll_network_saddle_paths_symmetric():
     root = brentq(lambda x: np.tanh(2 * x) - x, 0.5, 1.5)
     # the line h₂ = −h₁ is invariant, so the path is straight from 0 towards ±x*(1, −1)
     assert np.sqrt(2) * root - 0.02 * fp.scale < links.length[0] < np.sqrt(2) * root
+    slow = len(fp.slow_points)
+    assert fp.summary() == (
+        f"3 fixed points (2 stable, 1 saddle), max q {fp.q.max():.1e}, "
+        f"{slow} slow point{'' if slow == 1 else 's'}, 2 saddle→attractor connections"
+    )
 
 
 def test_bistable_units_each_saddle_1_connects_to_its_two_corners():

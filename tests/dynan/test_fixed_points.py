@@ -144,6 +144,12 @@ def test_slow_points_kept_apart_from_fixed_points():
     assert np.all(np.abs(slow.states[:, 0] - ghost) < 0.02)
     assert np.all((slow.q > 4e-9) & (slow.q < 7e-9))
     assert np.all(fp.q < 1e-12) and np.all(slow.q >= 1e-12)
+    # no attractor: the unstable point's orbits leave for ever, so the skeleton has no edge
+    assert fp.summary() == (
+        f"1 fixed point (1 unstable), max q {fp.q.max():.1e}, "
+        f"{len(slow)} slow point{'' if len(slow) == 1 else 's'}, "
+        "0 saddle→attractor connections"
+    )
 
 
 # -- the damping schedule ----------------------------------------------------------------------
