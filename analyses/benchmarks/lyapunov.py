@@ -24,15 +24,13 @@ Run: ``python -m analyses.benchmarks.lyapunov [--quick] [--threads N] [--trials 
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from analyses.benchmarks._output import save
 from dynan.lyapunov import lyapunov_spectrum
 from dynan.systems import random_rnn
 
@@ -150,32 +148,20 @@ def main(argv: list[str] | None = None) -> int:
                 f" {row['autograd_ms_per_step']:>11.2f} {row['dynan_over_floor']:>11.2f}"
                 f" {row['autograd_over_dynan']:>14.1f}"
             )
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(
-        json.dumps(
-            {
-                "benchmark": "lyapunov",
-                "system": f"random_rnn(n, g={GAIN}) h' = tanh(W h)",
-                "targets": {"dynan_over_floor_max": 1.3, "autograd_over_dynan_min": 10},
-                "threads": args.threads,
-                "clock": "process CPU time" if args.threads == 1 else "wall time",
-                "quick": args.quick,
-                "torch": torch.__version__,
-                "machine": platform.platform(),
-                "processor": platform.processor(),
-                "rows": rows,
-            },
-            indent=2,
-        )
-    )
+    meta = {
+        "benchmark": "lyapunov",
+        "system": f"random_rnn(n, g={GAIN}) h' = tanh(W h)",
+        "targets": {"dynan_over_floor_max": 1.3, "autograd_over_dynan_min": 10},
+        "clock": "process CPU time" if args.threads == 1 else "wall time",
+        "quick": args.quick,
+    }
     worst = max(r["dynan_over_floor"] for r in rows)
     slowest_ref = min(r["autograd_over_dynan"] for r in rows)
     print(
         f"worst dynan/floor = {worst:.2f} (target ≤ 1.3); "
         f"smallest autograd/dynan = {slowest_ref:.1f} (target ≥ 10)"
     )
-    print(f"wrote {out}")
+    save(args.out, meta=meta, rows=rows)
     return 0
 
 
