@@ -216,10 +216,11 @@ def manipulate_cka_map(
     idx = select_steps(task.steps, steps)
     x_test = task.test.x
 
+    ref_states = list(network_representations(reference, x_test, steps=idx).arrays)
+
     def full_map(net: nn.Module) -> np.ndarray:
         a = network_representations(net, x_test, steps=idx)
-        b = network_representations(reference, x_test, steps=idx)
-        return cka_map(list(a.arrays), list(b.arrays), debiased=True).matrix
+        return cka_map(list(a.arrays), ref_states, debiased=True).matrix
 
     def accuracy(net: nn.Module) -> float:
         from models.evaluation import evaluate
