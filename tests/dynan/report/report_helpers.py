@@ -43,12 +43,7 @@ def load_networks(directory, architectures, *, hidden=8):
 def context(root, overrides=None):
     """A report Context caching under ``root``: the fast preset, with ``overrides`` per analysis
     (``{"fixed-points": {"n_inits": 48}}``) merged into its parameters."""
-    import copy
-
     from dynan.report.cache import AnalysisCache
-    from dynan.report.jobs import FAST, Context, Settings
+    from dynan.report.jobs import FAST, Context, Settings, _changed
 
-    analyses = copy.deepcopy(FAST)
-    for analysis, params in (overrides or {}).items():
-        analyses[analysis].update(params)
-    return Context(AnalysisCache(root), Settings(analyses=analyses))
+    return Context(AnalysisCache(root), Settings(analyses=_changed(FAST, overrides or {})))
