@@ -187,14 +187,11 @@ def network_fixed_points(
     result = find_fixed_points(
         system, inputs=constant, inits=starts, seed=seed, progress=progress, **options
     )
-    info = getattr(net, "checkpoint", None)
-    network = {
-        "architecture": net.architecture, "mode": mode, "relax": relax, "hold": hold,
-        "n_sequences": n_sequences if x is None else len(x),
-        "checkpoint": getattr(info, "path", None),
-        "input": None if input is None else np.asarray(input, dtype=float).ravel().tolist(),
-    }  # fmt: skip
-    return dataclasses.replace(result, parameters={**result.parameters, "network": network})
+    return _record_network(
+        result, net, architecture=net.architecture, mode=mode, relax=relax, hold=hold,
+        n_sequences=n_sequences if x is None else len(x),
+        input=None if input is None else np.asarray(input, dtype=float).ravel().tolist(),
+    )  # fmt: skip
 
 
 def controller_fixed_points(
@@ -262,13 +259,7 @@ def controller_fixed_points(
         controller_system(net), inputs=a[:, None], n_inits=n_inits, seed=seed,
         progress=progress, **options,
     )  # fmt: skip
-    info = getattr(net, "checkpoint", None)
-    network = {
-        "architecture": "arun",
-        "mode": "controller",
-        "checkpoint": getattr(info, "path", None),
-    }
-    return dataclasses.replace(result, parameters={**result.parameters, "network": network})
+    return _record_network(result, net, architecture="arun", mode="controller")
 
 
 def network_starts(
@@ -325,6 +316,13 @@ def network_starts(
             x = torch.where(inside[:, None], new, x)
             out[when == t] = x[when == t]
     return out
+
+
+def _record_network(result: FixedPoints, net: RecurrentNetwork, **fields: Any) -> FixedPoints:
+    """``result`` with ``parameters["network"]``: ``fields`` and the checkpoint's path."""
+    path = getattr(getattr(net, "checkpoint", None), "path", None)
+    network = {**fields, "checkpoint": path}
+    return dataclasses.replace(result, parameters={**result.parameters, "network": network})
 
 
 def _task_inputs(net: RecurrentNetwork, n_sequences: int) -> Tensor:
