@@ -191,9 +191,10 @@ def single_point_translation(x: Any, y: Any, *, scale: float) -> np.ndarray:
     r = np.sqrt((yc**2).sum(1))
     rms = np.sqrt((yc**2).sum() / n)
     at_centre = r <= 1e-12 * rms  # at ȳ up to rounding: no outward direction of its own
-    fallback = np.linalg.svd(yc, full_matrices=False)[2][0]
     r = np.where(at_centre, 0.0, r)
-    v = np.where(at_centre[:, None], fallback, yc / np.where(at_centre, 1.0, r)[:, None])
+    v = yc / np.where(at_centre, 1.0, r)[:, None]
+    if at_centre.any():  # (the SVD only when needed: it would double the cost of a call)
+        v[at_centre] = np.linalg.svd(yc, full_matrices=False)[2][0]
     c = scale * rms
     cross = xc.T @ yc
     xcv = ((xc @ cross) * v).sum(1)
