@@ -40,6 +40,11 @@ def _color(result: LyapunovSpectrum | FiniteTimeLyapunov, color: str | None) -> 
     return color or PALETTE.get(result.metadata.get("architecture", ""), _FALLBACK)
 
 
+def _yerr(value: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Matplotlib's (2, n) ``yerr`` of an interval [low, high] around ``value``."""
+    return np.abs(np.stack([np.subtract(value, low), np.subtract(high, value)]).reshape(2, -1))
+
+
 def _title(result: LyapunovSpectrum | FiniteTimeLyapunov) -> str:
     name = result.metadata.get("checkpoint")
     if not name:
@@ -62,7 +67,7 @@ def plot_spectrum(
     lam = result.exponents
     shown = np.isfinite(lam)
     ax.axhline(0.0, color="0.6", lw=0.8, zorder=0)
-    errors = np.abs(np.vstack([lam - result.ci_low, result.ci_high - lam]))
+    errors = _yerr(lam, result.ci_low, result.ci_high)
     has_ci = shown & np.isfinite(errors).all(axis=0)
     ax.errorbar(
         index[has_ci], lam[has_ci], yerr=errors[:, has_ci], fmt="none", ecolor=color, alpha=0.5
@@ -208,7 +213,7 @@ def plot_lambda1_comparison(
     for i, result in enumerate(results):
         lam = result.exponents[0]
         if np.isfinite(lam):
-            err = np.abs([[lam - result.ci_low[0]], [result.ci_high[0] - lam]])
+            err = _yerr(lam, result.ci_low[0], result.ci_high[0])
             ax.bar(i, lam, 0.7, color=_color(result, None), alpha=0.85)
             if np.isfinite(err).all():
                 ax.errorbar(i, lam, yerr=err, fmt="none", ecolor="0.2", capsize=3, lw=1)
@@ -216,8 +221,7 @@ def plot_lambda1_comparison(
             ax.text(i, 0.0, "−inf", ha="center", va="top", fontsize=7)
         other = frozen[i]
         if other is not None and np.isfinite(other.exponents[0]):
-            oerr = np.abs([[other.exponents[0] - other.ci_low[0]],
-                           [other.ci_high[0] - other.exponents[0]]])  # fmt: skip
+            oerr = _yerr(other.exponents[0], other.ci_low[0], other.ci_high[0])
             ax.errorbar(
                 i, other.exponents[0], yerr=oerr if np.isfinite(oerr).all() else None,
                 fmt="D", color="0.15", ms=5, capsize=2, lw=0.8,
