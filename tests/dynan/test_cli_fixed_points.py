@@ -142,3 +142,6 @@ def test_plots_of_an_empty_result_say_so():
                         np.zeros((0, 2, 2), complex))  # fmt: skip
     assert plot_fixed_points(empty).texts[0].get_text() == "no fixed points"
     assert plot_fixed_point_graph(empty).texts[0].get_text() == "no fixed points"
+    # slow_points None (a hand-made result): no slow points, not a crash
+    expected = "0 fixed points (none), 0 slow points, 0 saddle→attractor connections"
+    assert empty.summary() == expected
