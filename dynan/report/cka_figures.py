@@ -15,7 +15,7 @@ import networkx as nx
 import numpy as np
 from matplotlib.axes import Axes
 
-from dynan.report.style import PALETTE, get_axes, save_figure, subplots
+from dynan.report.style import architecture_color, get_axes, save_figure, subplots
 from dynan.similarity import CKAComparison, CKAMap, ManipulationResult, similarity_graph
 
 __all__ = [
@@ -121,7 +121,7 @@ def plot_similarity_graph(
         node_color=[
             _CLUSTER_COLORS[graph.nodes[n]["cluster"] % len(_CLUSTER_COLORS)] for n in nodes
         ],
-        edgecolors=[PALETTE.get(graph.nodes[n]["architecture"], "#333333") for n in nodes],
+        edgecolors=[architecture_color(graph.nodes[n]["architecture"]) for n in nodes],
         linewidths=2.5,
     )
     nx.draw_networkx_labels(graph, pos, ax=ax, font_size=7, verticalalignment="bottom")

@@ -24,7 +24,7 @@ from dynan.neuron_probes import (
     exponential_law,
     power_law,
 )
-from dynan.report.style import PALETTE, get_axes, save_figure, use_style
+from dynan.report.style import architecture_color, get_axes, save_figure, use_style
 
 __all__ = [
     "figure_alpha",
@@ -42,11 +42,10 @@ __all__ = [
 ]
 
 _INTACT = "#333333"
-_FALLBACK = "#8c8c8c"
 
 
 def _colors(analysis: FractionalAnalysis) -> dict[str, str]:
-    return {"isolated": PALETTE.get(analysis.architecture, _FALLBACK), "intact": _INTACT}
+    return {"isolated": architecture_color(analysis.architecture), "intact": _INTACT}
 
 
 def _alpha_label(target: str) -> str:
@@ -152,7 +151,7 @@ def plot_alpha_comparison(
     for k, architecture in enumerate(comparison.architectures):
         alpha = comparison.neuron_alpha[k, j]
         alpha = alpha[np.isfinite(alpha)]
-        color = PALETTE.get(architecture, _FALLBACK)
+        color = architecture_color(architecture)
         if alpha.size:
             ax.boxplot(
                 alpha,
@@ -182,7 +181,7 @@ def plot_gain_scaling(gain: GainScaling, ax: Axes | None = None, *, parameter: s
     values = getattr(gain, parameter)
     params = getattr(gain, f"{parameter}_params")
     ok = getattr(gain, f"{parameter}_ok")
-    color = PALETTE.get(gain.architecture, _FALLBACK)
+    color = architecture_color(gain.architecture)
     name = {"n": "gain n", "s": "saturation s"}[parameter]
     ax.set(xlabel="drive amplitude ξ", ylabel=f"mean {name}")
     ax.set_title(f"{name} against ξ ({gain.connectivity})")
@@ -239,7 +238,7 @@ def plot_example_responses(
     """
     ax = get_axes(ax, figsize=(5, 4.5))
     t = np.arange(probe.steps)
-    color = PALETTE.get(probe.architecture, _FALLBACK)
+    color = architecture_color(probe.architecture)
     for k, neuron in enumerate(probe.examples):
         base = -1.3 * k
         response = probe.example_response[amplitude, :, k]

@@ -18,7 +18,7 @@ from matplotlib.axes import Axes
 from dynan.finite_time import FiniteTimeLyapunov
 from dynan.lyapunov import LyapunovSpectrum
 from dynan.report.drive_sweep import DriveSweep
-from dynan.report.style import PALETTE, get_axes, save_figure
+from dynan.report.style import architecture_color, get_axes, save_figure
 
 __all__ = [
     "plot_convergence",
@@ -29,7 +29,6 @@ __all__ = [
     "save_lyapunov_figures",
 ]
 
-_FALLBACK = "#333333"
 #: Line style of each drive-sweep condition.
 _CONDITION_STYLES = {"static": "-", "adaptive": "-", "fixed": "--", "joint": ":"}
 #: Markers of successive checkpoints of one architecture.
@@ -37,7 +36,7 @@ _MARKERS = ("o", "s", "^", "v", "D")
 
 
 def _color(result: LyapunovSpectrum | FiniteTimeLyapunov, color: str | None) -> str:
-    return color or PALETTE.get(result.metadata.get("architecture", ""), _FALLBACK)
+    return color or architecture_color(result.metadata.get("architecture", ""))
 
 
 def _yerr(value: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
@@ -167,7 +166,7 @@ def plot_drive_sweep(
     ax.axhline(0.0, color="0.6", lw=0.8, zorder=0)
     seen: dict[str, int] = {}  # checkpoints of one architecture share a colour: vary markers
     for sweep in sweeps:
-        color = PALETTE.get(sweep.architecture, _FALLBACK)
+        color = architecture_color(sweep.architecture)
         marker = _MARKERS[seen.get(sweep.architecture, 0) % len(_MARKERS)]
         seen[sweep.architecture] = seen.get(sweep.architecture, 0) + 1
         for row, condition in enumerate(sweep.conditions):

@@ -11,11 +11,9 @@ import numpy as np
 from matplotlib.axes import Axes
 
 from dynan.report.model_data import AccuracyTable, ShapeParameters, ShapeTraces
-from dynan.report.style import PALETTE, get_axes
+from dynan.report.style import PALETTE, architecture_color, get_axes
 
 __all__ = ["plot_accuracy", "plot_shape_parameters", "plot_shape_traces"]
-
-_FALLBACK = "#8c8c8c"
 
 
 def _colors(architectures: tuple) -> list:
@@ -25,7 +23,7 @@ def _colors(architectures: tuple) -> list:
     for arch in architectures:
         k = seen.get(arch, 0)
         seen[arch] = k + 1
-        rgb = np.array(mcolors.to_rgb(PALETTE.get(arch, _FALLBACK)))
+        rgb = np.array(mcolors.to_rgb(architecture_color(arch)))
         out.append(tuple(rgb + (1 - rgb) * min(0.6, 0.25 * k)))
     return out
 
@@ -78,7 +76,7 @@ def plot_shape_parameters(shape: ShapeParameters, ax: Axes | None = None) -> Axe
     ax : Axes, optional
     """
     ax = get_axes(ax, figsize=(4.5, 3.6))
-    color = PALETTE.get(shape.architecture, _FALLBACK)
+    color = architecture_color(shape.architecture)
     n, s = np.broadcast_arrays(shape.n, shape.s)
     ax.scatter(
         n, s, s=18 if n.size > 1 else 60, color=color, alpha=0.8, edgecolor="white", linewidth=0.4

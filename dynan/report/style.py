@@ -14,7 +14,15 @@ import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-__all__ = ["KIND_COLORS", "PALETTE", "get_axes", "save_figure", "subplots", "use_style"]
+__all__ = [
+    "KIND_COLORS",
+    "PALETTE",
+    "architecture_color",
+    "get_axes",
+    "save_figure",
+    "subplots",
+    "use_style",
+]
 
 #: Colour per neuron variant / architecture, used by every comparison figure.
 PALETTE = {
@@ -26,6 +34,15 @@ PALETTE = {
     "gru": "#64b5cd",
     "lstm": "#8c8c8c",
 }
+#: Colour of an architecture the palette does not name (distinct from every entry).
+OTHER_COLOR = "#333333"
+
+
+def architecture_color(architecture: str) -> str:
+    """The palette colour of ``architecture``, or :data:`OTHER_COLOR` for an unknown one."""
+    return PALETTE.get(architecture, OTHER_COLOR)
+
+
 #: Colour per fixed-point kind.
 KIND_COLORS = {"stable": "#2a9d8f", "saddle": "#e9c46a", "unstable": "#e76f51"}
 
