@@ -403,15 +403,14 @@ def _network_inputs(
     """(system, inputs (B, T, input_dim), metadata) for a network, x (default zeros of length
     ``n_steps``) and a drive of ``amplitude`` on every pre-activation for steps in ``window``
     (default all). Frozen mode falls back to joint for networks without shape parameters."""
-    from dynan.adapters.network import MODES, network_system
-    from models import ARUN, ElmanRNN, RecurrentNetwork
+    from dynan.adapters.network import MODES, has_shape_parameters, network_system
+    from models import RecurrentNetwork
 
     if not isinstance(net, RecurrentNetwork):
         raise SystemError_(f"expected a models network, got {type(net).__name__}")
     if mode not in MODES:
         raise SystemError_(f"unknown mode {mode!r}; valid names: {', '.join(MODES)}")
-    frozen_ok = isinstance(net, ARUN) or (isinstance(net, ElmanRNN) and net.variant != "relu")
-    used = mode if frozen_ok else "joint"
+    used = mode if has_shape_parameters(net) else "joint"
     system = network_system(net, mode=used)
     if x is None:
         x = torch.zeros(1, count("n_steps", n_steps, minimum=1), net.input_size)

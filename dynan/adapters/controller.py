@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from dynan.adapters.torch_rnn import RecurrentSystem, _elman_map
+from dynan.adapters.torch_rnn import RecurrentSystem, _elman_map, check_dtype
 from dynan.errors import SystemError_
 from models import ARUN
 from models.elman import N_MIN
@@ -95,8 +95,7 @@ def controller_system(net: ARUN, *, dtype: torch.dtype = torch.float64) -> Contr
             f"controller_system needs an ARUN network, got {type(net).__name__} "
             f"({getattr(net, 'architecture', '?')}), which has no controller"
         )
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise SystemError_(f"dtype must be a floating-point torch dtype, got {dtype!r}")
+    check_dtype(dtype)
     ctrl = copy.deepcopy(net.controller).to(dtype).requires_grad_(False)
     size = ctrl.size
     weight = ctrl.recurrent_weight

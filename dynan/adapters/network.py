@@ -29,16 +29,23 @@ from dynan.adapters.torch_rnn import (
     _elman_map,
     _gated_recurrence,
     _left_matmul,
+    check_dtype,
 )
 from dynan.errors import SystemError_
 from models import ARUN, ElmanRNN, GRUNet, LSTMNet, RecurrentNetwork
 from models.activation import gamma, gamma_dn, gamma_ds, gamma_dx
 from models.elman import N_MIN
 
-__all__ = ["MODES", "NetworkSystem", "frozen_inputs", "network_system"]
+__all__ = ["MODES", "NetworkSystem", "frozen_inputs", "has_shape_parameters", "network_system"]
 
 #: The valid ``mode`` names of :func:`network_system`.
 MODES = ("joint", "frozen")
+
+
+def has_shape_parameters(net: RecurrentNetwork) -> bool:
+    """True for networks whose γ shape parameters (n, s) the frozen mode can hold: ARUN and the
+    Elman variants other than fixed ReLU (whose n is infinite)."""
+    return isinstance(net, ARUN) or (isinstance(net, ElmanRNN) and net.variant != "relu")
 
 
 class NetworkSystem(RecurrentSystem):
@@ -170,16 +177,14 @@ def network_system(
         raise SystemError_(f"network_system expects a models network, got {type(net).__name__}")
     if mode not in MODES:
         raise SystemError_(f"unknown mode {mode!r}; valid names: {', '.join(MODES)}")
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise SystemError_(f"dtype must be a floating-point torch dtype, got {dtype!r}")
+    check_dtype(dtype)
     kind = type(net).__name__
-    if mode == "frozen" and not isinstance(net, ARUN):
-        if not isinstance(net, ElmanRNN) or net.variant == "relu":
-            label = getattr(net, "variant", net.architecture)
-            raise SystemError_(
-                f"frozen mode needs shape parameters (n, s); a {label} network ({kind}) has "
-                "none: use mode='joint'"
-            )
+    if mode == "frozen" and not has_shape_parameters(net):
+        label = getattr(net, "variant", net.architecture)
+        raise SystemError_(
+            f"frozen mode needs shape parameters (n, s); a {label} network ({kind}) has "
+            "none: use mode='joint'"
+        )
     if mode == "joint" and (n is not None or s is not None):
         raise SystemError_("n and s are options of the frozen mode only")
     net = copy.deepcopy(net).to(dtype).requires_grad_(False)

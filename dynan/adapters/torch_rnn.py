@@ -174,6 +174,12 @@ class RecurrentSystem(DynamicalSystem):
 
 
 # -- kernels ---------------------------------------------------------------------------------
+def check_dtype(dtype: object) -> None:
+    """Raise ``SystemError_`` unless ``dtype`` is a floating-point ``torch.dtype``."""
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise SystemError_(f"dtype must be a floating-point torch dtype, got {dtype!r}")
+
+
 def _left_matmul(weight: Tensor, tangents: Tensor) -> Tensor:
     """weight (M, N) @ tangents (B, N, k) → (B, M, k) as ONE matrix product over all B·k columns.
 
@@ -362,8 +368,7 @@ def torch_rnn_system(module: nn.RNNBase, *, dtype: torch.dtype = torch.float64) 
             f"proj_size={getattr(module, 'proj_size', 0)}: only single-layer unidirectional "
             "modules without proj_size can be turned into one system"
         )
-    if not dtype.is_floating_point:
-        raise SystemError_(f"dtype must be a floating-point dtype, got {dtype}")
+    check_dtype(dtype)
     module = copy.deepcopy(module).to(dtype).requires_grad_(False)
     size = module.hidden_size
     w_ih, w_hh = module.weight_ih_l0, module.weight_hh_l0

@@ -44,14 +44,14 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from dynan.adapters.network import network_system
+    from dynan.adapters.network import has_shape_parameters, network_system
     from dynan.checkpoint import load
     from dynan.network_fixed_points import (
         controller_fixed_points,
         network_fixed_points,
         task_trajectories,
     )
-    from models import ARUN, ElmanRNN
+    from models import ARUN
 
     for name in ("sequences", "inits", "threads"):
         if getattr(args, name) < 1:
@@ -68,8 +68,7 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(
                 f"--controller needs an ARUN checkpoint, {path} is {net.architecture}"
             )
-        frozen_ok = isinstance(net, ARUN) or (isinstance(net, ElmanRNN) and net.variant != "relu")
-        mode = args.mode if frozen_ok else "joint"
+        mode = args.mode if has_shape_parameters(net) else "joint"
         if mode != args.mode:
             print(f"{path}: {net.architecture} has no shape parameters to freeze; running joint")
         result = network_fixed_points(
