@@ -21,7 +21,7 @@ from dynan.fixed_points import find_fixed_points
 from dynan.fractional import fit_fractional_order
 from dynan.lyapunov import lyapunov_spectrum
 from dynan.similarity.cka import cka
-from models import __version__
+from dynan_models import __version__
 
 from dynan import report  # isort: skip  (a callable module: dynan.report(...) builds a report)
 

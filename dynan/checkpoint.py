@@ -1,8 +1,8 @@
 """Loading checkpoints safely: ``dynan.load``.
 
-A checkpoint is one ``.safetensors`` file (see ``models.checkpoint``). Loading parses the header
-by hand before any tensor is read, so every bad file gets a ``CheckpointError`` naming the file
-and the problem: missing, truncated, not safetensors (pickles and ``torch.save`` archives are
+A checkpoint is one ``.safetensors`` file (see ``dynan_models.checkpoint``). Loading parses the
+header by hand before any tensor is read, so every bad file gets a ``CheckpointError`` naming the
+file and the problem: missing, truncated, not safetensors (pickles and ``torch.save`` archives are
 recognised and refused — never unpickled), no dynan config, newer format, unknown architecture,
 bad constructor arguments, missing/unexpected/mis-shaped tensors, non-finite weights.
 Cost: one read of the file, O(size).
@@ -22,8 +22,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors_bytes
 
 from dynan.errors import CheckpointError
-from models import ARCHITECTURES, RecurrentNetwork, build
-from models.checkpoint import FORMAT_VERSION, METADATA_KEY
+from dynan_models import ARCHITECTURES, RecurrentNetwork, build
+from dynan_models.checkpoint import FORMAT_VERSION, METADATA_KEY
 
 __all__ = ["CheckpointInfo", "load", "read_config"]
 
@@ -101,7 +101,7 @@ def _parse(path: Path, blob: bytes) -> tuple[dict, dict, int]:
     if not isinstance(meta, dict) or METADATA_KEY not in meta:
         raise CheckpointError(
             f"{path}: safetensors file without a dynan config in its metadata "
-            "(write checkpoints with models.save_checkpoint)"
+            "(write checkpoints with dynan_models.save_checkpoint)"
         )
     try:
         config = json.loads(meta[METADATA_KEY])
@@ -170,14 +170,14 @@ def load(
 
     Parameters
     ----------
-    path : path to a ``.safetensors`` checkpoint written by ``models.save_checkpoint``.
+    path : path to a ``.safetensors`` checkpoint written by ``dynan_models.save_checkpoint``.
     dtype : optional dtype to cast the weights to (analyses use ``torch.float64``); by default
         the network has the dtype its weights were saved in.
     device : where to put the weights.
 
     Returns
     -------
-    models.RecurrentNetwork
+    dynan_models.RecurrentNetwork
         With attribute ``checkpoint`` (a :class:`CheckpointInfo`).
 
     Raises
@@ -188,7 +188,7 @@ def load(
     Examples
     --------
     >>> import dynan, tempfile, os
-    >>> from models import build, save_checkpoint
+    >>> from dynan_models import build, save_checkpoint
     >>> path = os.path.join(tempfile.mkdtemp(), "net.safetensors")
     >>> _ = save_checkpoint(build("relu", input_size=1, hidden_size=4, output_size=2), path)
     >>> dynan.load(path).checkpoint.architecture

@@ -1,13 +1,13 @@
 """Networks, tasks and training for dynan: pure PyTorch, importing nothing from dynan."""
 
-from models._version import __version__
-from models.activation import gamma, gamma_dn, gamma_ds, gamma_dx, softplus_n
-from models.arun import ARUN
-from models.base import RecurrentNetwork, RNNOutput
-from models.checkpoint import FORMAT_VERSION, save_checkpoint
-from models.elman import ElmanRNN
-from models.gated import GRUNet, LSTMNet
-from models.registry import ARCHITECTURES, build
+from dynan_models._version import __version__
+from dynan_models.activation import gamma, gamma_dn, gamma_ds, gamma_dx, softplus_n
+from dynan_models.arun import ARUN
+from dynan_models.base import RecurrentNetwork, RNNOutput
+from dynan_models.checkpoint import FORMAT_VERSION, save_checkpoint
+from dynan_models.elman import ElmanRNN
+from dynan_models.gated import GRUNet, LSTMNet
+from dynan_models.registry import ARCHITECTURES, build
 
 __all__ = [
     "ARCHITECTURES",

@@ -49,7 +49,7 @@ def gamma(x: Tensor, n: Tensor | float, s: Tensor | float) -> Tensor:
     Examples
     --------
     >>> import torch
-    >>> from models.activation import gamma
+    >>> from dynan_models.activation import gamma
     >>> x = torch.tensor([-1.0, 0.0, 2.0])
     >>> torch.allclose(gamma(x, 1.0, 0.0), torch.nn.functional.softplus(x))
     True

@@ -19,10 +19,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from models.activation import gamma
-from models.base import RecurrentNetwork, State
-from models.elman import N_MIN, initial_gain
-from models.init import henaff_orthogonal_, xavier_normal_vector_
+from dynan_models.activation import gamma
+from dynan_models.base import RecurrentNetwork, State
+from dynan_models.elman import N_MIN, initial_gain
+from dynan_models.init import henaff_orthogonal_, xavier_normal_vector_
 
 __all__ = ["ARUN", "Controller"]
 
@@ -70,7 +70,7 @@ class ARUN(RecurrentNetwork):
     Examples
     --------
     >>> import torch
-    >>> from models import ARUN
+    >>> from dynan_models import ARUN
     >>> net = ARUN(1, 8, 10, controller_size=4)
     >>> out = net(torch.zeros(2, 5, 1), return_trajectories=True)
     >>> out.n.shape, out.controller.shape

@@ -1,4 +1,4 @@
-"""What every network in `models` shares: the state-space interface and the sequence loop.
+"""What every network in `dynan_models` shares: the state-space interface and the sequence loop.
 
 A network is a discrete-time map on a tuple of state tensors:
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from safetensors.torch import save
 
-from models._version import __version__
-from models.base import RecurrentNetwork
+from dynan_models._version import __version__
+from dynan_models.base import RecurrentNetwork
 
 __all__ = ["FORMAT_VERSION", "METADATA_KEY", "checkpoint_config", "save_checkpoint"]
 

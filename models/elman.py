@@ -16,9 +16,9 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from models.activation import gamma, gamma_dx
-from models.base import RecurrentNetwork, State
-from models.init import henaff_orthogonal_
+from dynan_models.activation import gamma, gamma_dx
+from dynan_models.base import RecurrentNetwork, State
+from dynan_models.init import henaff_orthogonal_
 
 __all__ = ["N_MIN", "ElmanRNN"]
 
@@ -45,7 +45,7 @@ class ElmanRNN(RecurrentNetwork):
     Examples
     --------
     >>> import torch
-    >>> from models import ElmanRNN
+    >>> from dynan_models import ElmanRNN
     >>> net = ElmanRNN(1, 16, 10, variant="gamma-heterogeneous")
     >>> net(torch.zeros(2, 5, 1)).logits.shape
     torch.Size([2, 10])

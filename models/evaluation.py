@@ -11,9 +11,9 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from models.base import RecurrentNetwork
-from models.perturbations import PERTURBATIONS, Perturbation
-from models.tasks.base import SequenceTask, Split
+from dynan_models.base import RecurrentNetwork
+from dynan_models.perturbations import PERTURBATIONS, Perturbation
+from dynan_models.tasks.base import SequenceTask, Split
 
 __all__ = ["accuracy", "evaluate", "evaluate_all", "loss_fn"]
 

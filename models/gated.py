@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from models.base import RecurrentNetwork, RNNOutput, State
+from dynan_models.base import RecurrentNetwork, RNNOutput, State
 
 __all__ = ["GRUNet", "LSTMNet"]
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from models.arun import ARUN
-from models.base import RecurrentNetwork
-from models.elman import ElmanRNN
-from models.gated import GRUNet, LSTMNet
+from dynan_models.arun import ARUN
+from dynan_models.base import RecurrentNetwork
+from dynan_models.elman import ElmanRNN
+from dynan_models.gated import GRUNet, LSTMNet
 
 __all__ = ["ARCHITECTURES", "build"]
 
@@ -26,7 +26,7 @@ def build(architecture: str, **arguments) -> RecurrentNetwork:
 
     Examples
     --------
-    >>> from models import build
+    >>> from dynan_models import build
     >>> build("arun", input_size=1, hidden_size=8, output_size=10).architecture
     'arun'
     """

@@ -18,11 +18,11 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from models.base import RecurrentNetwork
-from models.checkpoint import save_checkpoint
-from models.evaluation import accuracy, evaluate, evaluate_all, loss_fn
-from models.registry import build
-from models.tasks import SequenceTask, load_task
+from dynan_models.base import RecurrentNetwork
+from dynan_models.checkpoint import save_checkpoint
+from dynan_models.evaluation import accuracy, evaluate, evaluate_all, loss_fn
+from dynan_models.registry import build
+from dynan_models.tasks import SequenceTask, load_task
 
 __all__ = ["TrainConfig", "TrainResult", "build_for_task", "train"]
 

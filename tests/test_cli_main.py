@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import dynan.cli as cli
-from models import __version__
+from dynan_models import __version__
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 import dynan
-from models.evaluation import evaluate_all
-from models.tasks import load_task
+from dynan_models.evaluation import evaluate_all
+from dynan_models.tasks import load_task
 
 ZOO = Path(__file__).resolve().parents[1] / "models" / "zoo"
 CHECKPOINTS = sorted(ZOO.glob("*.safetensors"))

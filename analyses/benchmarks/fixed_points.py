@@ -3,7 +3,7 @@
 For trained zoo networks (the 3-bit flip-flop GRU, a 64-unit digits GRU and γ network) under
 zero input, both methods start from the same states — ``--inits`` states of the network's task
 trajectories, each relaxed a log-uniform number of steps under zero input, exactly as
-:func:`dynan.network_fixed_points.network_fixed_points` samples them — and the benchmark
+:func:`dynan.fixed_points.network.network_fixed_points` samples them — and the benchmark
 measures
 
 - ``dynan``: :func:`dynan.fixed_points.find_fixed_points` (batched Levenberg–Marquardt search,
@@ -41,9 +41,8 @@ import torch
 from analyses.benchmarks._output import save
 from dynan.adapters.network import network_system
 from dynan.checkpoint import load
-from dynan.fixed_point_solvers import reference_scale
-from dynan.fixed_points import find_fixed_points
-from dynan.network_fixed_points import network_starts
+from dynan.fixed_points import find_fixed_points, network_starts
+from dynan.fixed_points.solvers import reference_scale
 
 ZOO = Path("models/zoo")
 NETWORKS = ("gru-flipflop3-s1", "gru-digits-s0", "gamma-homogeneous-digits-s0")

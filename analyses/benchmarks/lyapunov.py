@@ -8,7 +8,7 @@ per step of
 - ``floor``: the same matmul/QR schedule written inline below — h = tanh(h Wᵀ),
   V = (1 − h²) ⊙ (W Q), rows of V sorted by norm, Q R = V, Σ log |diag R| — the bare cost of
   this algorithm (the row sort keeps the small R_ii of saturated units accurate, see
-  ``dynan._benettin.orthonormalize``);
+  ``dynan.lyapunov._benettin.orthonormalize``);
 - ``autograd``: a straightforward reference that forms the full Jacobian each step with
   ``torch.autograd.functional.jacobian`` (one backward pass per unit), then J Q and a plain
   QR.

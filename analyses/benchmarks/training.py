@@ -16,8 +16,8 @@ import time
 import torch
 
 from analyses.benchmarks._output import save
-from models import ARCHITECTURES, build
-from models.evaluation import loss_fn
+from dynan_models import ARCHITECTURES, build
+from dynan_models.evaluation import loss_fn
 
 VARIANTS = list(ARCHITECTURES)
 

@@ -23,7 +23,8 @@ def as_system(obj: Any, *, dim: int | None = None, **options: Any) -> DynamicalS
     ----------
     obj
         - a ``DynamicalSystem`` (returned unchanged, e.g. from :mod:`dynan.systems`);
-        - a network from ``dynan.load`` / ``models`` (options: ``mode="joint" | "frozen"`` and,
+        - a network from ``dynan.load`` / ``dynan_models`` (options:
+          ``mode="joint" | "frozen"`` and,
           for ``frozen``, the shape parameters; see :mod:`dynan.adapters.network`);
         - a ``torch.nn.RNN``, ``GRU`` or ``LSTM`` (see :mod:`dynan.adapters.torch_rnn`);
         - a callable ``f(state, input) -> next_state`` on (B, dim) tensors, with ``dim=``.
@@ -39,7 +40,7 @@ def as_system(obj: Any, *, dim: int | None = None, **options: Any) -> DynamicalS
     >>> sys.dim
     3
     """
-    from models import RecurrentNetwork
+    from dynan_models import RecurrentNetwork
 
     if isinstance(obj, DynamicalSystem):
         if options or dim is not None:
@@ -55,7 +56,7 @@ def as_system(obj: Any, *, dim: int | None = None, **options: Any) -> DynamicalS
         return torch_rnn_system(obj, **options)
     if isinstance(obj, nn.Module) and not callable(getattr(obj, "step", None)):
         raise SystemError_(
-            f"cannot make a system from {type(obj).__name__}: supported are dynan/models "
+            f"cannot make a system from {type(obj).__name__}: supported are dynan_models "
             "networks, torch.nn.RNN/GRU/LSTM, callables with dim=, and dynan.systems"
         )
     if callable(obj):

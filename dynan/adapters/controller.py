@@ -21,8 +21,8 @@ from torch import Tensor
 
 from dynan.adapters.torch_rnn import RecurrentSystem, _elman_map, check_dtype
 from dynan.errors import SystemError_
-from models import ARUN
-from models.elman import N_MIN
+from dynan_models import ARUN
+from dynan_models.elman import N_MIN
 
 __all__ = ["ControllerSystem", "controller_system"]
 
@@ -32,7 +32,7 @@ class ControllerSystem(RecurrentSystem):
 
     Attributes
     ----------
-    controller : models.arun.Controller
+    controller : dynan_models.arun.Controller
         The deep copy, cast to ``dtype``, that the system steps.
     layout : {"g": slice(0, G)}
     """
@@ -53,7 +53,7 @@ def controller_system(net: ARUN, *, dtype: torch.dtype = torch.float64) -> Contr
 
     Parameters
     ----------
-    net : models.ARUN
+    net : dynan_models.ARUN
         The network whose controller (u_g, W_g, b_g, read-outs) is copied, cast to ``dtype``.
     dtype : torch.dtype, default float64
 
@@ -81,7 +81,7 @@ def controller_system(net: ARUN, *, dtype: torch.dtype = torch.float64) -> Contr
     Examples
     --------
     >>> import torch
-    >>> from models import build
+    >>> from dynan_models import build
     >>> from dynan.adapters.controller import controller_system
     >>> net = build("arun", input_size=1, hidden_size=4, output_size=2, controller_size=3)
     >>> sys = controller_system(net)

@@ -1,4 +1,5 @@
-"""Zoo networks (``models``) as dynamical systems: joint and frozen modes, closed-form Jacobians.
+"""Networks of ``dynan_models`` as dynamical systems: joint and frozen modes, closed-form
+Jacobians.
 
 joint
     The whole state of the network: h, then for ARUN every neuron's controller state g
@@ -32,9 +33,9 @@ from dynan.adapters.torch_rnn import (
     check_dtype,
 )
 from dynan.errors import SystemError_
-from models import ARUN, ElmanRNN, GRUNet, LSTMNet, RecurrentNetwork
-from models.activation import gamma, gamma_dn, gamma_ds, gamma_dx
-from models.elman import N_MIN
+from dynan_models import ARUN, ElmanRNN, GRUNet, LSTMNet, RecurrentNetwork
+from dynan_models.activation import gamma, gamma_dn, gamma_ds, gamma_dx
+from dynan_models.elman import N_MIN
 
 __all__ = ["MODES", "NetworkSystem", "frozen_inputs", "has_shape_parameters", "network_system"]
 
@@ -49,7 +50,7 @@ def has_shape_parameters(net: RecurrentNetwork) -> bool:
 
 
 class NetworkSystem(RecurrentSystem):
-    """A ``models`` network as a system (see :func:`network_system`).
+    """A ``dynan_models`` network as a system (see :func:`network_system`).
 
     Attributes
     ----------
@@ -113,7 +114,7 @@ def network_system(
     n: Tensor | float | None = None,
     s: Tensor | float | None = None,
 ) -> NetworkSystem:
-    """Turn a ``models`` network (Elman variants, ARUN, GRUNet, LSTMNet) into a system.
+    """Turn a ``dynan_models`` network (Elman variants, ARUN, GRUNet, LSTMNet) into a system.
 
     Parameters
     ----------
@@ -162,7 +163,7 @@ def network_system(
     Examples
     --------
     >>> import torch
-    >>> from models import build
+    >>> from dynan_models import build
     >>> from dynan.adapters.network import network_system
     >>> net = build("arun", input_size=1, hidden_size=4, output_size=2, controller_size=3)
     >>> sys = network_system(net)
@@ -174,7 +175,9 @@ def network_system(
     torch.Size([2, 16, 1])
     """
     if not isinstance(net, RecurrentNetwork):
-        raise SystemError_(f"network_system expects a models network, got {type(net).__name__}")
+        raise SystemError_(
+            f"network_system expects a dynan_models network, got {type(net).__name__}"
+        )
     if mode not in MODES:
         raise SystemError_(f"unknown mode {mode!r}; valid names: {', '.join(MODES)}")
     check_dtype(dtype)
@@ -268,7 +271,7 @@ def frozen_inputs(
     Examples
     --------
     >>> import torch
-    >>> from models import build
+    >>> from dynan_models import build
     >>> from dynan.adapters.network import frozen_inputs
     >>> net = build("arun", input_size=1, hidden_size=4, output_size=2, controller_size=3)
     >>> frozen_inputs(net, torch.zeros(2, 5, 1)).shape

@@ -39,7 +39,7 @@ def _available() -> dict[str, str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from models import __version__
+    from dynan_models import __version__
 
     parser = argparse.ArgumentParser(
         prog="dynan",

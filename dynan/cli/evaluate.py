@@ -16,9 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dynan.checkpoint import load
-    from models.evaluation import evaluate_all
-    from models.perturbations import PERTURBATIONS
-    from models.tasks import load_task
+    from dynan_models.evaluation import evaluate_all
+    from dynan_models.perturbations import PERTURBATIONS
+    from dynan_models.tasks import load_task
 
     rows = {}
     for path in args.checkpoints:

@@ -46,12 +46,12 @@ def run(args: argparse.Namespace) -> int:
 
     from dynan.adapters.network import has_shape_parameters, network_system
     from dynan.checkpoint import load
-    from dynan.network_fixed_points import (
+    from dynan.fixed_points import (
         controller_fixed_points,
         network_fixed_points,
         task_trajectories,
     )
-    from models import ARUN
+    from dynan_models import ARUN
 
     for name in ("sequences", "inits", "threads"):
         if getattr(args, name) < 1:

@@ -1,12 +1,12 @@
-"""`dynan train`: train a network on a task (delegates to models.training)."""
+"""`dynan train`: train a network on a task (delegates to dynan_models.training)."""
 
 from __future__ import annotations
 
 import argparse
 
-from models import ARCHITECTURES
-from models.tasks import TASKS
-from models.training import TrainConfig, train
+from dynan_models import ARCHITECTURES
+from dynan_models.tasks import TASKS
+from dynan_models.training import TrainConfig, train
 
 HELP = "train a network on a task and write a checkpoint"
 

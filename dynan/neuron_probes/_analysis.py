@@ -11,7 +11,7 @@ from dynan.neuron_probes._gain import GainScaling, gain_scaling
 from dynan.neuron_probes._probes import NeuronProbe, probe_neurons
 from dynan.neuron_probes._simulate import ProbeError, check_network
 from dynan.results import Result
-from models import RecurrentNetwork
+from dynan_models import RecurrentNetwork
 
 __all__ = ["PRESETS", "FractionalAnalysis", "fractional_analysis"]
 
@@ -76,7 +76,7 @@ def fractional_analysis(
 
     Parameters
     ----------
-    network : models.RecurrentNetwork
+    network : dynan_models.RecurrentNetwork
         E.g. ``dynan.load(path, dtype=torch.float64)``; any zoo variant.
     preset : {"fast", "full"}
         Protocol sizes (see ``PRESETS``); "fast" takes a few seconds for 64 units.
@@ -110,8 +110,8 @@ def fractional_analysis(
 
     Examples
     --------
-    >>> import models
-    >>> net = models.build("relu", input_size=1, hidden_size=8, output_size=10)
+    >>> import dynan_models
+    >>> net = dynan_models.build("relu", input_size=1, hidden_size=8, output_size=10)
     >>> result = fractional_analysis(net, progress=False)
     >>> result.isolated.neurons.alpha.shape, result.gain.n_ok
     ((4, 8), False)

@@ -92,9 +92,9 @@ def compare_alpha(
 
     Examples
     --------
-    >>> import models
+    >>> import dynan_models
     >>> from dynan.neuron_probes import fractional_analysis
-    >>> nets = [models.build(a, input_size=1, hidden_size=h, output_size=2)
+    >>> nets = [dynan_models.build(a, input_size=1, hidden_size=h, output_size=2)
     ...         for a, h in (("relu", 4), ("softplus", 6))]
     >>> result = compare_alpha([fractional_analysis(n, progress=False) for n in nets])
     >>> result.neuron_alpha.shape, result.hidden.tolist()

@@ -148,9 +148,11 @@ def gain_scaling(probe: NeuronProbe, *, span: tuple[int, int] | None = None) -> 
 
     Examples
     --------
-    >>> import models
+    >>> import dynan_models
     >>> from dynan.neuron_probes import probe_neurons
-    >>> net = models.build("arun", input_size=1, hidden_size=8, output_size=10, controller_size=4)
+    >>> net = dynan_models.build(
+    ...     "arun", input_size=1, hidden_size=8, output_size=10, controller_size=4
+    ... )
     >>> probe = probe_neurons(net, connectivity="intact", amplitudes=(1, 2, 4, 8),
     ...                       realisations=2, steps=60, window=(20, 40), bootstrap=0)
     >>> gain_scaling(probe).n.shape

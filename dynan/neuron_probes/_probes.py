@@ -20,7 +20,7 @@ from dynan.fractional import METHODS, FractionalFit, fit_fractional_order
 from dynan.fractional._fit import check_fit_options
 from dynan.neuron_probes._simulate import ProbeError, check_network, simulate_probe
 from dynan.results import Result
-from models import RecurrentNetwork
+from dynan_models import RecurrentNetwork
 
 __all__ = ["DRIVES", "NeuronProbe", "adaptation_index", "probe_neurons"]
 
@@ -208,7 +208,7 @@ def probe_neurons(
 
     Parameters
     ----------
-    network : models.RecurrentNetwork
+    network : dynan_models.RecurrentNetwork
         Any zoo network (Elman variants, ARUN, GRU, LSTM), e.g. from ``dynan.load``.
     connectivity : {"isolated", "intact", "feedforward"}
         Recurrence kept: only each neuron's self-connection (the paper's isolated neurons),
@@ -270,8 +270,10 @@ def probe_neurons(
 
     Examples
     --------
-    >>> import models
-    >>> net = models.build("arun", input_size=1, hidden_size=8, output_size=10, controller_size=4)
+    >>> import dynan_models
+    >>> net = dynan_models.build(
+    ...     "arun", input_size=1, hidden_size=8, output_size=10, controller_size=4
+    ... )
     >>> probe = probe_neurons(net, amplitudes=(1.0, 2.0), realisations=2, steps=60,
     ...                       window=(20, 40), bootstrap=0)
     >>> probe.neurons.alpha.shape

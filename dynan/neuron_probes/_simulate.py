@@ -3,7 +3,7 @@
 Every neuron gets its own input channel (the input weights replaced by their "diagonal": neuron
 i sees only its private stimulus x_i) and an additive drive on its pre-activation; the
 recurrence is kept whole ("intact"), reduced to each neuron's self-connection ("isolated"), or
-removed ("feedforward"). Works for any ``models.RecurrentNetwork`` through its own
+removed ("feedforward"). Works for any ``dynan_models.RecurrentNetwork`` through its own
 ``input_projection`` and ``recur``: the projection is affine in the input and the drive, so
 its per-row input weight, bias and drive gain are read off by evaluating it at 0 and 1.
 """
@@ -19,7 +19,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from dynan.errors import DynanError
-from models import RecurrentNetwork
+from dynan_models import RecurrentNetwork
 
 __all__ = ["CONNECTIVITY", "ProbeError", "Trajectories", "check_network", "simulate_probe"]
 
@@ -41,10 +41,10 @@ class Trajectories:
 
 
 def check_network(network: object) -> RecurrentNetwork:
-    """``network`` if it is a ``models.RecurrentNetwork``, else a ProbeError saying what it is."""
+    """``network`` if it is a ``dynan_models.RecurrentNetwork``, else a ProbeError saying so."""
     if not isinstance(network, RecurrentNetwork):
         raise ProbeError(
-            f"expected a network from dynan.load or models (a RecurrentNetwork), got "
+            f"expected a network from dynan.load or dynan_models (a RecurrentNetwork), got "
             f"{type(network).__name__}"
         )
     return network

@@ -5,7 +5,7 @@ A cached result is the analysis' own ``Result`` JSON, stored at
     <out>/.cache/<analysis>/<sha256[:16] of each checkpoint, joined by "+">-<key[:16]>.json
 
 where ``key`` is the SHA-256 of the canonical JSON of (analysis, full checkpoint hashes,
-parameters, dynan version, hash of the source of the dynan and models packages). A second run
+parameters, dynan version, hash of the source of the dynan and dynan_models packages). A second run
 with the same checkpoints and settings therefore only reads JSON and redraws; changing a
 parameter, a checkpoint's bytes, or the analysis code computes afresh. Files are written
 atomically (``Result.to_json``); an unreadable cache file is recomputed and overwritten.
@@ -25,10 +25,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
-import dynan
-import models
+import dynan_models
 from dynan.results import Result
-from models import __version__
+from dynan_models import __version__
 
 __all__ = ["AnalysisCache"]
 
@@ -37,15 +36,15 @@ R = TypeVar("R", bound=Result)
 
 @cache
 def _source_hash() -> str:
-    """SHA-256 of every Python source file of the ``dynan`` and ``models`` packages.
+    """SHA-256 of every Python source file of the ``dynan`` and ``dynan_models`` packages.
 
     An analysis result depends on code far from the module defining its class (a fit's search,
     the network's step), so any change to either package invalidates every cached result.
     Cost: one read of ~150 small files per process.
     """
     digest = hashlib.sha256()
-    for package in (dynan, models):
-        root = Path(inspect.getfile(package)).parent
+    dynan_root = Path(__file__).resolve().parents[1]  # not `import dynan`: no import circle
+    for root in (dynan_root, Path(inspect.getfile(dynan_models)).parent):
         for path in sorted(root.rglob("*.py")):
             digest.update(path.relative_to(root.parent).as_posix().encode())
             digest.update(path.read_bytes())

@@ -30,7 +30,7 @@ from dynan.similarity import (
     compare_representations,
     network_representations,
 )
-from models import RecurrentNetwork
+from dynan_models import RecurrentNetwork
 
 __all__ = ["cka_comparison", "cka_representations"]
 

@@ -33,7 +33,7 @@ from dynan.report.jobs import (
 )
 from dynan.report.lyapunov_sections import lambda_comparison, prefetch_lambda
 from dynan.report.model_data import accuracy_table
-from models import RecurrentNetwork
+from dynan_models import RecurrentNetwork
 
 __all__ = [
     "COMPARE_PREFETCH",
@@ -199,7 +199,7 @@ def compare(
     Examples
     --------
     >>> import tempfile, os
-    >>> from models import build, save_checkpoint
+    >>> from dynan_models import build, save_checkpoint
     >>> tmp = tempfile.mkdtemp()
     >>> paths = [os.path.join(tmp, f"{a}.safetensors") for a in ("relu", "softplus")]
     >>> for a, p in zip(("relu", "softplus"), paths):

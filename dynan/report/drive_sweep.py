@@ -26,12 +26,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from dynan._benettin import count, t_interval
 from dynan.adapters.network import NetworkSystem, network_system
 from dynan.errors import SystemError_
 from dynan.lyapunov import lyapunov_spectrum
+from dynan.lyapunov._benettin import count, t_interval
 from dynan.results import Result
-from models import ARUN, RecurrentNetwork
+from dynan_models import ARUN, RecurrentNetwork
 
 __all__ = ["DriveSweep", "drive_sweep"]
 
@@ -97,7 +97,7 @@ def drive_sweep(
     Parameters
     ----------
     net : RecurrentNetwork
-        A ``models`` network (ARUN gets the joint, adaptive and fixed conditions).
+        A ``dynan_models`` network (ARUN gets the joint, adaptive and fixed conditions).
     x : tensor (B, T, D)
         Input sequences; each is one trial, run from the network's rest state (h = 0, g = 0)
         like a task sequence.
@@ -122,7 +122,7 @@ def drive_sweep(
     ValueError
         Empty or non-finite ``amplitudes``, ``x`` of the wrong shape (from the network's check).
     SystemError_
-        Not a ``models`` network, ``transient`` outside [0, T).
+        Not a ``dynan_models`` network, ``transient`` outside [0, T).
 
     Notes
     -----
@@ -141,14 +141,14 @@ def drive_sweep(
     Examples
     --------
     >>> import torch
-    >>> from models import build
+    >>> from dynan_models import build
     >>> net = build("arun", input_size=1, hidden_size=4, output_size=2, controller_size=3)
     >>> sweep = drive_sweep(net, torch.rand(2, 30, 1), amplitudes=[0, 1], transient=10)
     >>> sweep.conditions, sweep.lambda1.shape
     (('joint', 'adaptive', 'fixed'), (3, 2))
     """
     if not isinstance(net, RecurrentNetwork):
-        raise SystemError_(f"drive_sweep expects a models network, got {type(net).__name__}")
+        raise SystemError_(f"drive_sweep expects a dynan_models network, got {type(net).__name__}")
     xi = np.asarray(list(amplitudes), dtype=np.float64)
     if xi.ndim != 1 or xi.size == 0 or not np.isfinite(xi).all():
         raise ValueError(f"amplitudes must be a non-empty list of finite numbers, got {xi}")

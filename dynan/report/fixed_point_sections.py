@@ -25,20 +25,19 @@ from typing import Any
 import numpy as np
 
 from dynan.adapters.network import network_system
-from dynan.fixed_points import FixedPoints
-from dynan.network_fixed_points import network_fixed_points, task_trajectories
+from dynan.fixed_points import FixedPoints, network_fixed_points, task_trajectories
 from dynan.report.builder import Section, figure_item, table_item, text_item
 from dynan.report.fixed_point_figures import plot_fixed_point_graph, plot_fixed_points
 from dynan.report.jobs import Context
 from dynan.report.style import subplots
-from models import ARUN, RecurrentNetwork
+from dynan_models import ARUN, RecurrentNetwork
 
 __all__ = ["fixed_points_section"]
 
 #: Page title of the section.
 TITLE = "Fixed points"
 
-#: Options of :func:`~dynan.network_fixed_points.network_fixed_points` a preset may set.
+#: Options of :func:`~dynan.fixed_points.network.network_fixed_points` a preset may set.
 _OPTIONS = ("n_inits", "relax", "connect_steps", "max_iter", "polish_iter")
 
 

@@ -25,7 +25,7 @@ from dynan.neuron_probes import (
 from dynan.report import fractional_figures as figures
 from dynan.report.builder import Section, figure_item, table_item, text_item
 from dynan.report.jobs import Context
-from models import RecurrentNetwork
+from dynan_models import RecurrentNetwork
 
 __all__ = ["alpha_comparison", "fractional_result", "fractional_section"]
 

@@ -27,8 +27,8 @@ from dynan.checkpoint import load
 from dynan.report.builder import Page, Section
 from dynan.report.cache import AnalysisCache
 from dynan.results import Result
-from models import RecurrentNetwork
-from models.tasks import SequenceTask, load_task
+from dynan_models import RecurrentNetwork
+from dynan_models.tasks import SequenceTask, load_task
 
 __all__ = [
     "PRESETS",

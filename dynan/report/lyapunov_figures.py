@@ -1,8 +1,8 @@
 """Figures of Lyapunov analyses: the spectrum, its convergence, finite-time exponents, λ₁
 against drive amplitude.
 
-Each ``plot_*`` function takes a result from :mod:`dynan.lyapunov`, :mod:`dynan.finite_time` or
-:mod:`dynan.report.drive_sweep` and an optional axes, and returns the axes it drew on;
+Each ``plot_*`` function takes a result from :mod:`dynan.lyapunov` (a spectrum or finite-time)
+or :mod:`dynan.report.drive_sweep` and an optional axes, and returns the axes it drew on;
 :func:`save_lyapunov_figures` writes the two figures of a spectrum for the CLI and the report.
 """
 
@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.axes import Axes
 
-from dynan.finite_time import FiniteTimeLyapunov
-from dynan.lyapunov import LyapunovSpectrum
+from dynan.lyapunov import FiniteTimeLyapunov, LyapunovSpectrum
 from dynan.report.drive_sweep import DriveSweep
 from dynan.report.style import architecture_color, get_axes, save_figure
 

@@ -23,15 +23,19 @@ from typing import Any
 
 import numpy as np
 
-from dynan.finite_time import FiniteTimeLyapunov, network_finite_time_lyapunov
-from dynan.lyapunov import LyapunovSpectrum, network_lyapunov
+from dynan.lyapunov import (
+    FiniteTimeLyapunov,
+    LyapunovSpectrum,
+    network_finite_time_lyapunov,
+    network_lyapunov,
+)
 from dynan.report import lyapunov_figures
 from dynan.report.builder import Section, figure_item, table_item
 from dynan.report.drive_sweep import DriveSweep, drive_sweep
 from dynan.report.jobs import Context
 from dynan.report.style import subplots
-from models import ARUN, RecurrentNetwork
-from models.perturbations import default_window
+from dynan_models import ARUN, RecurrentNetwork
+from dynan_models.perturbations import default_window
 
 __all__ = ["lambda_comparison", "lyapunov_section", "prefetch_lambda"]
 
@@ -83,8 +87,8 @@ def finite_time(net: RecurrentNetwork, ctx: Context, mode: str) -> FiniteTimeLya
     """The cached finite-time λ₁ in ``window``-step windows aligned on a step drive's onset.
 
     The drive ξ = ``drive`` is added to every pre-activation in the paper's window 200 ≤ t < 400
-    of 784 scaled to the task's length (:func:`models.perturbations.default_window`); one trial
-    per test sequence. Cost: O(examples · T · (N² + N G²)) time.
+    of 784 scaled to the task's length (:func:`dynan_models.perturbations.default_window`); one
+    trial per test sequence. Cost: O(examples · T · (N² + N G²)) time.
     """
     p = ctx.settings.params("lyapunov")
     params = {

@@ -1,7 +1,8 @@
 """The model facts a report shows that need no dynamical analysis (no pyplot here).
 
 - :func:`accuracy_table`: clean and perturbed test accuracy of checkpoints, read from the
-  metrics stored in each checkpoint (``metrics["accuracy"]``, written by ``models.training``).
+  metrics stored in each checkpoint (``metrics["accuracy"]``, written by
+  ``dynan_models.training``).
 - :func:`shape_parameters`: the learned (n_i, s_i) of static γ networks.
 - :func:`shape_traces`: n_t and s_t of an adaptive (ARUN) network under the paper's step drive,
   averaged over inputs, with the spread over neurons.
@@ -19,8 +20,8 @@ import numpy as np
 import torch
 
 from dynan.results import Result
-from models import ARUN, ElmanRNN, RecurrentNetwork
-from models.perturbations import PERTURBATIONS, default_window, step_drive
+from dynan_models import ARUN, ElmanRNN, RecurrentNetwork
+from dynan_models.perturbations import PERTURBATIONS, default_window, step_drive
 
 __all__ = [
     "AccuracyTable",
@@ -93,14 +94,14 @@ def accuracy_table(
 
     Notes
     -----
-    No evaluation is run: the numbers are those ``models.training`` measured on the test split
-    of the checkpoint's task at the end of training. Extra perturbation names found in the
+    No evaluation is run: the numbers are those ``dynan_models.training`` measured on the test
+    split of the checkpoint's task at the end of training. Extra perturbation names found in the
     metrics are appended after the paper's four. Cost: O(checkpoints × perturbations).
 
     Examples
     --------
     >>> import tempfile, os, dynan
-    >>> from models import build, save_checkpoint
+    >>> from dynan_models import build, save_checkpoint
     >>> path = os.path.join(tempfile.mkdtemp(), "a.safetensors")
     >>> net = build("relu", input_size=1, hidden_size=4, output_size=2)
     >>> _ = save_checkpoint(net, path, metrics={"accuracy": {"clean": 0.9, "step": 0.5}})
@@ -173,7 +174,7 @@ def shape_parameters(net: RecurrentNetwork) -> ShapeParameters | None:
 
     Examples
     --------
-    >>> from models import build
+    >>> from dynan_models import build
     >>> net = build("gamma-heterogeneous", input_size=1, hidden_size=3, output_size=2)
     >>> shape_parameters(net).n.shape
     (3,)
@@ -261,7 +262,7 @@ def shape_traces(
     Examples
     --------
     >>> import torch
-    >>> from models import build
+    >>> from dynan_models import build
     >>> net = build("arun", input_size=1, hidden_size=4, output_size=2, controller_size=3)
     >>> traces = shape_traces(net, torch.zeros(2, 20, 1), amplitudes=(0.0, 1.0))
     >>> traces.n_mean.shape

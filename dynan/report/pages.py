@@ -49,7 +49,7 @@ from dynan.report.jobs import (
     run_section,
 )
 from dynan.report.sections import SECTIONS
-from models import RecurrentNetwork
+from dynan_models import RecurrentNetwork
 
 __all__ = ["report"]
 
@@ -195,7 +195,8 @@ def report(
     Parameters
     ----------
     checkpoints : sequence of paths
-        ``.safetensors`` checkpoints written by ``models.save_checkpoint`` (loaded in float64).
+        ``.safetensors`` checkpoints written by ``dynan_models.save_checkpoint`` (loaded in
+        float64).
     out : path
         Output directory (created).
     sections : sequence of str, optional
@@ -248,7 +249,7 @@ def report(
     Examples
     --------
     >>> import tempfile, os
-    >>> from models import build, save_checkpoint
+    >>> from dynan_models import build, save_checkpoint
     >>> tmp = tempfile.mkdtemp()
     >>> path = os.path.join(tmp, "relu.safetensors")
     >>> _ = save_checkpoint(build("relu", input_size=1, hidden_size=4, output_size=2), path)

@@ -26,7 +26,7 @@ from dynan.report.model_data import (
     shape_traces,
 )
 from dynan.report.style import subplots
-from models import ARUN, RecurrentNetwork
+from dynan_models import ARUN, RecurrentNetwork
 
 __all__ = ["SECTIONS", "accuracy_section", "config_section", "shape_section"]
 

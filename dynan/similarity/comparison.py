@@ -314,7 +314,7 @@ def compare_checkpoints(
     Examples
     --------
     >>> import os, tempfile
-    >>> from models import build, save_checkpoint
+    >>> from dynan_models import build, save_checkpoint
     >>> tmp = tempfile.mkdtemp()
     >>> task = {"name": "digits", "seed": 0, "permuted": True}
     >>> paths = [save_checkpoint(build(a, input_size=1, hidden_size=6, output_size=10),
@@ -326,7 +326,7 @@ def compare_checkpoints(
     import torch
 
     from dynan.checkpoint import load
-    from models.tasks import load_task
+    from dynan_models.tasks import load_task
 
     checkpoints = list(checkpoints)
     if len(checkpoints) < 2:

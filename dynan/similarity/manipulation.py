@@ -145,9 +145,9 @@ def manipulate_cka_map(
 
     Parameters
     ----------
-    model : models.RecurrentNetwork
+    model : dynan_models.RecurrentNetwork
         The network to fine-tune (a copy unless ``inplace``); trained in float32.
-    task : models.tasks.SequenceTask
+    task : dynan_models.tasks.SequenceTask
         Batches come from its train split; accuracies and maps from its test split.
     reference : network, optional
         The network compared against; the untouched ``model`` by default.
@@ -186,8 +186,8 @@ def manipulate_cka_map(
     Examples
     --------
     >>> import torch
-    >>> from models import build
-    >>> from models.tasks import SequenceTask, Split
+    >>> from dynan_models import build
+    >>> from dynan_models.tasks import SequenceTask, Split
     >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
     <torch._C.Generator object at ...>
     >>> split = Split(torch.rand(64, 6, 1), torch.randint(0, 3, (64,)))
@@ -223,7 +223,7 @@ def manipulate_cka_map(
         return cka_map(list(a.arrays), ref_states, debiased=True).matrix
 
     def accuracy(net: nn.Module) -> float:
-        from models.evaluation import evaluate
+        from dynan_models.evaluation import evaluate
 
         return evaluate(net, task.test, task.objective)[1]
 
@@ -300,7 +300,7 @@ def manipulate_checkpoint(
     See :func:`manipulate_cka_map`; the CLI runs it as ``dynan cka CKPT --manipulate``.
     """
     from dynan.checkpoint import load
-    from models.tasks import load_task
+    from dynan_models.tasks import load_task
 
     net = load(checkpoint)
     if not net.checkpoint.task:

@@ -1,8 +1,8 @@
 """Representations to compare: hidden states of networks on task inputs, or module outputs.
 
-- :func:`network_representations` steps a ``models`` network through inputs (n, T, D) and keeps
-  the hidden state h_t (and, on request, the controller states g_t of adaptive networks, or the
-  shape parameters (n_t, s_t)) at chosen time steps — the final one by default.
+- :func:`network_representations` steps a ``dynan_models`` network through inputs (n, T, D) and
+  keeps the hidden state h_t (and, on request, the controller states g_t of adaptive networks, or
+  the shape parameters (n_t, s_t)) at chosen time steps — the final one by default.
 - :func:`checkpoint_representations` does that for a checkpoint on its own task's test inputs.
 - module outputs captured by forward hooks are in :mod:`dynan.similarity.hooks`.
 
@@ -105,11 +105,11 @@ def network_representations(
     batch_size: int = 256,
     name: str | None = None,
 ) -> Representations:
-    """States of a ``models`` network on inputs x (n, T, D) at chosen time steps.
+    """States of a ``dynan_models`` network on inputs x (n, T, D) at chosen time steps.
 
     Parameters
     ----------
-    net : models.RecurrentNetwork
+    net : dynan_models.RecurrentNetwork
     x : (n, T, D) array-like or tensor
         Input sequences (cast to the network's dtype).
     steps : "final", int, sequence of int, or None
@@ -143,7 +143,7 @@ def network_representations(
     Examples
     --------
     >>> import torch
-    >>> from models import build
+    >>> from dynan_models import build
     >>> net = build("arun", input_size=1, hidden_size=4, output_size=2, controller_size=3)
     >>> reps = network_representations(net, torch.zeros(5, 8, 1), include=("hidden", "controller"))
     >>> reps.labels, reps["g[t=7]"].shape
@@ -223,7 +223,7 @@ def checkpoint_representations(
     Examples
     --------
     >>> import os, tempfile
-    >>> from models import build, save_checkpoint
+    >>> from dynan_models import build, save_checkpoint
     >>> path = os.path.join(tempfile.mkdtemp(), "relu.safetensors")
     >>> net = build("relu", input_size=1, hidden_size=6, output_size=10)
     >>> _ = save_checkpoint(net, path, task={"name": "digits", "seed": 0, "permuted": True})
@@ -231,7 +231,7 @@ def checkpoint_representations(
     (300, 6)
     """
     from dynan.checkpoint import load
-    from models.tasks import load_task
+    from dynan_models.tasks import load_task
 
     check_choice(split, "split", ("train", "val", "test"))
     net = (

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from models.tasks.base import SequenceTask, Split
-from models.tasks.digits import digits
-from models.tasks.flipflop import flipflop, flipflop_batch
-from models.tasks.mnist import MnistNotFoundError, mnist
+from dynan_models.tasks.base import SequenceTask, Split
+from dynan_models.tasks.digits import digits
+from dynan_models.tasks.flipflop import flipflop, flipflop_batch
+from dynan_models.tasks.mnist import MnistNotFoundError, mnist
 
 __all__ = [
     "TASKS",
@@ -28,7 +28,7 @@ def load_task(spec: dict | str, **overrides) -> SequenceTask:
 
     Examples
     --------
-    >>> from models.tasks import load_task
+    >>> from dynan_models.tasks import load_task
     >>> load_task({"name": "digits", "seed": 0, "permuted": True}).steps
     64
     """

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from models.tasks.base import SequenceTask, Split
+from dynan_models.tasks.base import SequenceTask, Split
 
 __all__ = ["digits"]
 
@@ -38,7 +38,7 @@ def digits(*, seed: int = 0, permuted: bool = True) -> SequenceTask:
 
     Examples
     --------
-    >>> from models.tasks import digits
+    >>> from dynan_models.tasks import digits
     >>> task = digits(seed=0)
     >>> task.train.x.shape[1:], task.output_size
     (torch.Size([64, 1]), 10)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from models.tasks.base import SequenceTask, Split
+from dynan_models.tasks.base import SequenceTask, Split
 
 __all__ = ["flipflop", "flipflop_batch"]
 

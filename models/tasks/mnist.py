@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.tasks.base import SequenceTask, Split
+from dynan_models.tasks.base import SequenceTask, Split
 
 __all__ = ["MnistNotFoundError", "mnist", "read_idx"]
 

@@ -15,7 +15,7 @@ from dynan.adapters.network import NetworkSystem, frozen_inputs, network_system
 from dynan.adapters.torch_rnn import TorchRNNSystem, torch_rnn_system
 from dynan.errors import SystemError_
 from dynan.system import simulate
-from models import build
+from dynan_models import build
 
 F64 = torch.float64
 ALL = ["relu", "softplus", "gamma-homogeneous", "gamma-heterogeneous", "arun", "gru", "lstm"]

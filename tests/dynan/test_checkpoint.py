@@ -16,8 +16,8 @@ from safetensors.torch import save_file
 import dynan
 from dynan.checkpoint import CheckpointInfo, read_config
 from dynan.errors import CheckpointError, DynanError
-from models import ARCHITECTURES, FORMAT_VERSION, __version__, build, save_checkpoint
-from models.checkpoint import METADATA_KEY, checkpoint_config
+from dynan_models import ARCHITECTURES, FORMAT_VERSION, __version__, build, save_checkpoint
+from dynan_models.checkpoint import METADATA_KEY, checkpoint_config
 
 TASK = {"name": "digits", "steps": 64}
 CONFIG_FIELDS = (

@@ -12,8 +12,8 @@ from dynan.checkpoint import load
 from dynan.cli import main
 from dynan.cli.cka import parse_steps
 from dynan.similarity import CKAComparison, ManipulationResult, cka, network_representations
-from models import build, save_checkpoint
-from models.tasks import load_task
+from dynan_models import build, save_checkpoint
+from dynan_models.tasks import load_task
 
 TASK = {"name": "flipflop", "bits": 2, "steps": 10, "p_pulse": 0.2, "seed": 0}
 

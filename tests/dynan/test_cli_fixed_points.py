@@ -17,7 +17,7 @@ from dynan.report.fixed_point_figures import (
     plot_fixed_points_by_input,
 )
 from dynan.system import CallableSystem
-from models import build, save_checkpoint
+from dynan_models import build, save_checkpoint
 
 PNG = b"\x89PNG\r\n\x1a\n"
 FAST = ["--sequences", "4", "--inits", "24", "--no-progress"]

@@ -5,16 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import models
+import dynan_models
 from dynan.cli import main
 from dynan.neuron_probes import FractionalAnalysis
 
 
 @pytest.fixture
 def checkpoint(tmp_path):
-    net = models.build("arun", input_size=1, hidden_size=6, output_size=10, controller_size=4)
+    net = dynan_models.build(
+        "arun", input_size=1, hidden_size=6, output_size=10, controller_size=4
+    )
     task = {"name": "digits", "seed": 0, "permuted": True}
-    return models.save_checkpoint(net, tmp_path / "tiny-arun.safetensors", task=task, seed=0)
+    return dynan_models.save_checkpoint(net, tmp_path / "tiny-arun.safetensors", task=task, seed=0)
 
 
 def test_cli_fractional_writes_json_and_figures(checkpoint, tmp_path, capsys):

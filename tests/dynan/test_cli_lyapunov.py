@@ -12,12 +12,11 @@ from matplotlib.axes import Axes
 
 from dynan.checkpoint import load
 from dynan.cli import main
-from dynan.finite_time import finite_time_lyapunov
-from dynan.lyapunov import LyapunovSpectrum, lyapunov_spectrum
+from dynan.lyapunov import LyapunovSpectrum, finite_time_lyapunov, lyapunov_spectrum
 from dynan.report.lyapunov_figures import plot_convergence, plot_finite_time, plot_spectrum
 from dynan.system import CallableSystem
 from dynan.systems import henon
-from models import ARUN, ElmanRNN, LSTMNet, build, save_checkpoint
+from dynan_models import ARUN, ElmanRNN, LSTMNet, build, save_checkpoint
 
 ZOO = Path(__file__).resolve().parents[2] / "models" / "zoo"
 FAST = ["--steps", "30", "--transient", "10", "--k", "3", "--trials", "2", "--no-progress"]

@@ -8,7 +8,7 @@ from torch.func import jacrev
 
 from dynan.adapters.controller import ControllerSystem, controller_system
 from dynan.errors import SystemError_
-from models import build
+from dynan_models import build
 
 F64 = torch.float64
 

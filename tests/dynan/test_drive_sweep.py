@@ -16,8 +16,8 @@ import torch
 from dynan.errors import SystemError_
 from dynan.report.drive_sweep import DriveSweep, drive_sweep
 from dynan.report.lyapunov_figures import plot_drive_sweep
-from models import build
-from models.activation import gamma, gamma_dx
+from dynan_models import build
+from dynan_models.activation import gamma, gamma_dx
 
 F64 = torch.float64
 N, B, T, TRANSIENT = 5, 3, 50, 20
@@ -161,7 +161,7 @@ def test_bad_arguments_raise(options, error, message):
     arguments = {"x": _inputs(), "amplitudes": XI, "transient": TRANSIENT} | options
     with pytest.raises(error, match=message):
         drive_sweep(net, **arguments)
-    with pytest.raises(SystemError_, match="expects a models network"):
+    with pytest.raises(SystemError_, match="expects a dynan_models network"):
         drive_sweep(torch.nn.GRU(1, N), _inputs(), amplitudes=XI, transient=TRANSIENT)
 
 

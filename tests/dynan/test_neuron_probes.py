@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import dynan
-import models
+import dynan_models
 from dynan.neuron_probes import (
     AlphaComparison,
     FractionalAnalysis,
@@ -30,9 +30,9 @@ from dynan.neuron_probes import (
 SMALL = {"amplitudes": (0.5, 1.0, 2.0), "realisations": 3, "steps": 60, "window": (20, 40)}
 
 
-def _linear_relu(hidden: int = 6, *, self_weight: float | None = None) -> models.ElmanRNN:
+def _linear_relu(hidden: int = 6, *, self_weight: float | None = None) -> dynan_models.ElmanRNN:
     """ReLU network whose pre-activations stay positive: u ≥ 0.5, b = 0, inputs ≈ 0.8."""
-    net = models.build("relu", input_size=1, hidden_size=hidden, output_size=2).double()
+    net = dynan_models.build("relu", input_size=1, hidden_size=hidden, output_size=2).double()
     with torch.no_grad():
         net.input_weight.copy_(net.input_weight.abs() + 0.5)
         net.bias.zero_()
@@ -93,7 +93,7 @@ def test_probe_silent_neuron_is_invalid():
 
 @pytest.mark.parametrize("connectivity", ["isolated", "intact"])
 def test_probe_arun_gives_finite_alpha_per_neuron(connectivity):
-    net = models.build("arun", input_size=1, hidden_size=8, output_size=2, controller_size=4)
+    net = dynan_models.build("arun", input_size=1, hidden_size=8, output_size=2, controller_size=4)
     probe = probe_neurons(net, **SMALL, connectivity=connectivity, bootstrap=20)
     alpha = probe.neurons.alpha
     assert alpha.shape == (3, 8) and probe.neurons.valid.all()
@@ -104,10 +104,10 @@ def test_probe_arun_gives_finite_alpha_per_neuron(connectivity):
 
 
 @pytest.mark.parametrize("connectivity", ["isolated", "intact"])
-@pytest.mark.parametrize("architecture", sorted(models.ARCHITECTURES))
+@pytest.mark.parametrize("architecture", sorted(dynan_models.ARCHITECTURES))
 def test_probe_runs_on_every_architecture(architecture, connectivity):
     extra = {"controller_size": 4} if architecture == "arun" else {}
-    net = models.build(architecture, input_size=2, hidden_size=5, output_size=3, **extra)
+    net = dynan_models.build(architecture, input_size=2, hidden_size=5, output_size=3, **extra)
     before = {k: v.clone() for k, v in net.state_dict().items()}
     probe = probe_neurons(net, **SMALL, connectivity=connectivity, bootstrap=0)
     assert probe.neurons.alpha.shape == (3, 5)
@@ -147,7 +147,7 @@ def test_probe_isolated_keeps_only_self_connections():
     # with isolated neurons, driving neuron 0 alone must leave the others unchanged
     from dynan.neuron_probes._simulate import simulate_probe
 
-    net = models.build("softplus", input_size=1, hidden_size=4, output_size=2)
+    net = dynan_models.build("softplus", input_size=1, hidden_size=4, output_size=2)
     x = np.full((1, 30, 4), 0.8)
     drive = np.zeros((1, 30, 4))
     drive[0, 10:, 0] = 3.0
@@ -160,7 +160,7 @@ def test_probe_isolated_keeps_only_self_connections():
 
 
 def test_probe_noise_drive_stacks_realisations():
-    net = models.build("arun", input_size=1, hidden_size=4, output_size=2, controller_size=3)
+    net = dynan_models.build("arun", input_size=1, hidden_size=4, output_size=2, controller_size=3)
     probe = probe_neurons(net, **SMALL, drive="noise", bootstrap=0)
     assert probe.drive == "noise" and probe.neurons.combine == "stack"
     assert np.isfinite(probe.neurons.alpha).all()
@@ -183,7 +183,7 @@ def test_probe_noise_drive_stacks_realisations():
     ],
 )
 def test_probe_bad_input(kwargs, match):
-    net = models.build("relu", input_size=1, hidden_size=3, output_size=2)
+    net = dynan_models.build("relu", input_size=1, hidden_size=3, output_size=2)
     with pytest.raises(ProbeError, match=match):
         probe_neurons(net, **{**SMALL, **kwargs})
 
@@ -220,7 +220,7 @@ def test_adaptation_index_known_values():
 @pytest.fixture(scope="module")
 def arun_probe():
     torch.manual_seed(0)
-    net = models.build("arun", input_size=1, hidden_size=6, output_size=2, controller_size=4)
+    net = dynan_models.build("arun", input_size=1, hidden_size=6, output_size=2, controller_size=4)
     return probe_neurons(net, **SMALL, connectivity="intact", bootstrap=0)
 
 
@@ -288,7 +288,7 @@ def test_gain_scaling_guards(arun_probe):
 
 
 def test_gain_scaling_static_network_says_why(arun_probe):
-    net = models.build("gamma-heterogeneous", input_size=1, hidden_size=4, output_size=2)
+    net = dynan_models.build("gamma-heterogeneous", input_size=1, hidden_size=4, output_size=2)
     gain = gain_scaling(probe_neurons(net, **SMALL, bootstrap=0))
     assert not gain.n_ok and "static" in gain.n_message
 
@@ -297,7 +297,7 @@ def test_gain_scaling_static_network_says_why(arun_probe):
 
 
 def test_fractional_analysis_round_trips_through_json(tmp_path):
-    net = models.build("arun", input_size=1, hidden_size=6, output_size=2, controller_size=4)
+    net = dynan_models.build("arun", input_size=1, hidden_size=6, output_size=2, controller_size=4)
     result = fractional_analysis(net, progress=False)
     assert isinstance(result.isolated, NeuronProbe) and isinstance(result.gain, GainScaling)
     assert result.isolated.connectivity == "isolated" and result.intact.connectivity == "intact"
@@ -310,13 +310,13 @@ def test_fractional_analysis_round_trips_through_json(tmp_path):
 
 
 def test_fractional_analysis_bad_preset():
-    net = models.build("relu", input_size=1, hidden_size=3, output_size=2)
+    net = dynan_models.build("relu", input_size=1, hidden_size=3, output_size=2)
     with pytest.raises(ProbeError, match="preset"):
         fractional_analysis(net, preset="huge")
 
 
 def test_compare_alpha_pads_and_rejects_incomparable_analyses(tmp_path):
-    nets = [models.build("relu", input_size=1, hidden_size=h, output_size=2) for h in (3, 5)]
+    nets = [dynan_models.build("relu", input_size=1, hidden_size=h, output_size=2) for h in (3, 5)]
     small, wide = (fractional_analysis(net, progress=False) for net in nets)
     result = compare_alpha([small, wide], ["a", "b"])
     assert result.neuron_alpha.shape == (2, 2, 5) and np.isnan(result.neuron_alpha[0, :, 3:]).all()

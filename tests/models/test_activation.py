@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.nn import functional as F
 
-from models.activation import gamma, gamma_dn, gamma_ds, gamma_dx, softplus_n
+from dynan_models.activation import gamma, gamma_dn, gamma_ds, gamma_dx, softplus_n
 
 DTYPES = [torch.float32, torch.float64]
 LOG2 = math.log(2.0)

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from models import ARUN, ElmanRNN
-from models.init import henaff_orthogonal_, xavier_normal_vector_
+from dynan_models import ARUN, ElmanRNN
+from dynan_models.init import henaff_orthogonal_, xavier_normal_vector_
 
 
 @pytest.mark.parametrize("size", [1, 2, 7, 16, 33])

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from models import ARCHITECTURES, ARUN, ElmanRNN, GRUNet, LSTMNet, build
+from dynan_models import ARCHITECTURES, ARUN, ElmanRNN, GRUNet, LSTMNet, build
 
 B, T, D, N, OUT, G = 3, 7, 2, 6, 4, 5
 F64 = torch.float64
@@ -32,7 +32,7 @@ def _inputs(dtype=F64, *, steps: int = T):
 
 
 def _gamma_reference(a, n, s):
-    """γ from its definition, independent of models.activation: logaddexp(0, z) = log(1 + e^z)."""
+    """γ from its definition, independent of the module: logaddexp(0, z) = log(1 + e^z)."""
     z = n * a
     return (1 - s) * torch.logaddexp(torch.zeros_like(z), z) / n + s * torch.sigmoid(z)
 

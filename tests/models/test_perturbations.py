@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from models.perturbations import (
+from dynan_models.perturbations import (
     default_window,
     noise_drive,
     sinusoidal_modulation,

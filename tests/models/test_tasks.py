@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from models.tasks import MnistNotFoundError, digits, flipflop_batch, load_task, mnist
-from models.tasks.mnist import read_idx
+from dynan_models.tasks import MnistNotFoundError, digits, flipflop_batch, load_task, mnist
+from dynan_models.tasks.mnist import read_idx
 
 
 def test_digits_split_sizes_and_shapes():

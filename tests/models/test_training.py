@@ -6,9 +6,9 @@ import pytest
 import torch
 
 import dynan
-import models.training as training
+import dynan_models.training as training
 from dynan.cli import main
-from models.training import TrainConfig, train
+from dynan_models.training import TrainConfig, train
 
 TASK = {"name": "digits", "seed": 0, "permuted": True}
 

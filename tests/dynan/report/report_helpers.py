@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from models import build, save_checkpoint
+from dynan_models import build, save_checkpoint
 
 TASK = {"name": "digits", "seed": 0, "permuted": True}
 ACCURACY = {"clean": 0.9, "sinusoid": 0.8, "step": 0.45, "noise": 0.7}

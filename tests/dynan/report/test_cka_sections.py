@@ -13,8 +13,8 @@ from dynan.report.cache import AnalysisCache
 from dynan.report.cka_sections import cka_comparison, cka_representations
 from dynan.report.jobs import Context, Settings
 from dynan.similarity import CKAComparison, cka, network_representations
-from models import build, save_checkpoint
-from models.tasks import load_task
+from dynan_models import build, save_checkpoint
+from dynan_models.tasks import load_task
 
 TASK = {"name": "flipflop", "bits": 2, "steps": 10, "p_pulse": 0.2, "seed": 0}
 PARAMS = {"examples": 64, "steps": "final", "reliability": "quick", "threshold": 0.5, "seed": 0}

@@ -31,7 +31,7 @@ from dynan.report.jobs import ReportSummary
 from dynan.report.model_data import accuracy_table, shape_parameters, shape_traces
 from dynan.report.style import subplots
 from dynan.results import Result
-from models import build
+from dynan_models import build
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

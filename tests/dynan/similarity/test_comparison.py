@@ -15,7 +15,7 @@ from dynan.similarity import (
     compare_representations,
     similarity_graph,
 )
-from models import build, save_checkpoint
+from dynan_models import build, save_checkpoint
 
 TASK = {"name": "flipflop", "bits": 2, "steps": 12, "p_pulse": 0.2, "seed": 0}
 
@@ -111,7 +111,7 @@ def checkpoints(tmp_path_factory):
 def test_compare_checkpoints_on_the_task_inputs(checkpoints):
     from dynan.checkpoint import load
     from dynan.similarity import network_representations
-    from models.tasks import load_task
+    from dynan_models.tasks import load_task
 
     paths = [checkpoints[k] for k in ("relu-s0", "relu-s1", "gru-s0")]
     result = compare_checkpoints(paths, steps=[5, -1], examples=40, preset="none")

@@ -14,8 +14,8 @@ from dynan.similarity.manipulation import (
     log_cosh,
     manipulate_cka_map,
 )
-from models import build
-from models.tasks import SequenceTask, Split
+from dynan_models import build
+from dynan_models.tasks import SequenceTask, Split
 
 
 def _task(n: int = 192, steps: int = 6) -> SequenceTask:

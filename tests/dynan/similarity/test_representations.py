@@ -14,7 +14,7 @@ from dynan.similarity.representations import (
     checkpoint_representations,
     network_representations,
 )
-from models import build, save_checkpoint
+from dynan_models import build, save_checkpoint
 
 DIGITS = {"name": "digits", "seed": 0, "permuted": True}
 

@@ -17,56 +17,14 @@ of Vector Fields, Springer, §1.3 (unstable manifolds; tangent to the unstable e
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-import networkx as nx
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from dynan.results import Result
+from dynan.fixed_points.result import Connections, FixedPoints
 from dynan.system import DynamicalSystem
 
-if TYPE_CHECKING:
-    from dynan.fixed_points import FixedPoints
-
-__all__ = ["Connections", "fixed_point_graph", "heteroclinic_connections"]
-
-
-@dataclass(frozen=True)
-class Connections(Result):
-    """Orbits leaving the fixed points along their unstable eigenvectors, one row per orbit.
-
-    Attributes
-    ----------
-    source : ndarray (E,) int
-        Index of the saddle/unstable point the orbit leaves.
-    target : ndarray (E,) int
-        Index of the stable point it reaches, −1 when none was reached within ``max_steps``
-        (a limit cycle, chaos, divergence, or an attractor the search missed).
-    mode : ndarray (E,) int
-        Index of the eigenvector (column of ``FixedPoints.eigenvectors``).
-    sign : ndarray (E,) int
-        +1 or −1: the side of the eigenvector the orbit starts on.
-    steps : ndarray (E,) int
-        Map steps until arrival (``max_steps`` when unresolved).
-    length : ndarray (E,) float
-        Arc length Σ ‖x_{t+1} − x_t‖ of the path.
-    eps, radius : float
-        Start offset and arrival radius, in units of ``FixedPoints.scale``.
-    max_steps : int
-    """
-
-    source: np.ndarray
-    target: np.ndarray
-    mode: np.ndarray
-    sign: np.ndarray
-    steps: np.ndarray
-    length: np.ndarray
-    eps: float = 1e-3
-    radius: float = 0.01
-    max_steps: int = 2000
+__all__ = ["heteroclinic_connections"]
 
 
 def heteroclinic_connections(
@@ -161,66 +119,6 @@ def heteroclinic_connections(
         source=src, target=target, mode=mode, sign=sign, steps=steps, length=length,
         eps=eps, radius=radius, max_steps=max_steps,
     )  # fmt: skip
-
-
-def fixed_point_graph(points: FixedPoints) -> nx.DiGraph:
-    """The fixed points as a directed graph, edges saddle → attractor (heteroclinic skeleton).
-
-    Parameters
-    ----------
-    points : FixedPoints
-        With ``connections`` (``find_fixed_points(..., connect=True)``); without them the graph
-        has the nodes only.
-
-    Returns
-    -------
-    networkx.DiGraph
-        Node i (row i of ``points``) has ``state``, ``input``, ``q``, ``kind``, ``n_unstable``,
-        ``is_stable``, ``max_abs_eigenvalue`` and ``unresolved`` (orbits that reached no
-        attractor). Edge (i, j) has ``steps`` and ``length`` of the shortest orbit from i to j,
-        ``mode`` and ``sign`` of that orbit, and ``n_paths`` (orbits from i that reach j).
-
-    Notes
-    -----
-    O(K + E) time and memory.
-
-    References
-    ----------
-    Sussillo & Barak (2013), Neural Comput. 25:626.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from dynan.fixed_points import FixedPoints
-    >>> fp = FixedPoints(np.zeros((1, 1)), np.zeros((1, 0)), np.zeros(1),
-    ...                  np.array([[0.5 + 0j]]), np.ones((1, 1, 1), complex))
-    >>> fixed_point_graph(fp).nodes[0]["kind"]
-    'stable'
-    """
-    graph = nx.DiGraph()
-    kinds, n_unstable, stable = points.kinds, points.n_unstable, points.is_stable
-    top = np.abs(points.eigenvalues).max(1) if points.eigenvalues.size else np.zeros(len(points))
-    for i in range(len(points)):
-        graph.add_node(
-            i, state=points.states[i], input=points.inputs[i], q=float(points.q[i]),
-            kind=kinds[i], n_unstable=int(n_unstable[i]), is_stable=bool(stable[i]),
-            max_abs_eigenvalue=float(top[i]), unresolved=0,
-        )  # fmt: skip
-    links = points.connections
-    if links is None:
-        return graph
-    for e in np.argsort(links.steps, kind="stable"):
-        i, j = int(links.source[e]), int(links.target[e])
-        if j < 0:
-            graph.nodes[i]["unresolved"] += 1
-        elif graph.has_edge(i, j):
-            graph.edges[i, j]["n_paths"] += 1
-        else:
-            graph.add_edge(
-                i, j, steps=int(links.steps[e]), length=float(links.length[e]),
-                mode=int(links.mode[e]), sign=int(links.sign[e]), n_paths=1,
-            )  # fmt: skip
-    return graph
 
 
 def _starts(points: FixedPoints, offset: float):

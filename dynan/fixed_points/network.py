@@ -32,9 +32,10 @@ from torch import Tensor
 from dynan.adapters.controller import controller_system
 from dynan.adapters.network import NetworkSystem, network_system
 from dynan.errors import SystemError_
-from dynan.fixed_points import FixedPoints, find_fixed_points
+from dynan.fixed_points.finder import find_fixed_points
+from dynan.fixed_points.result import FixedPoints
 from dynan.system import simulate
-from models import ARUN, RecurrentNetwork
+from dynan_models import ARUN, RecurrentNetwork
 
 __all__ = [
     "controller_fixed_points",
@@ -87,7 +88,7 @@ def task_trajectories(
     Examples
     --------
     >>> import torch
-    >>> from models import build
+    >>> from dynan_models import build
     >>> from dynan.adapters.network import network_system
     >>> system = network_system(build("relu", input_size=1, hidden_size=8, output_size=2))
     >>> task_trajectories(system, x=torch.zeros(3, 5, 1)).shape
@@ -173,7 +174,7 @@ def network_fixed_points(
     Examples
     --------
     >>> import torch
-    >>> from models import build
+    >>> from dynan_models import build
     >>> net = build("gru", input_size=1, hidden_size=8, output_size=2).double()
     >>> fp = network_fixed_points(net, x=torch.rand(4, 20, 1), n_inits=32)
     >>> fp.states.shape[1], bool(fp.q.max() < 1e-24)
@@ -240,7 +241,7 @@ def controller_fixed_points(
 
     Examples
     --------
-    >>> from models import build
+    >>> from dynan_models import build
     >>> net = build("arun", input_size=1, hidden_size=4, output_size=2, controller_size=3)
     >>> fp = controller_fixed_points(net.double(), inputs=[-1.0, 0.0, 1.0], n_inits=8)
     >>> fp.inputs[:, 0].tolist()
@@ -291,7 +292,7 @@ def network_starts(
     Examples
     --------
     >>> import torch
-    >>> from models import build
+    >>> from dynan_models import build
     >>> from dynan.adapters.network import network_system
     >>> system = network_system(build("gru", input_size=1, hidden_size=4, output_size=2))
     >>> u = torch.zeros(system.input_dim, dtype=torch.float64)
@@ -326,7 +327,7 @@ def _record_network(result: FixedPoints, net: RecurrentNetwork, **fields: Any) -
 
 
 def _task_inputs(net: RecurrentNetwork, n_sequences: int) -> Tensor:
-    from models.tasks import load_task
+    from dynan_models.tasks import load_task
 
     info = getattr(net, "checkpoint", None)
     if info is None or not info.task:

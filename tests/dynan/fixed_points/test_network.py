@@ -13,17 +13,17 @@ import dynan
 from dynan.adapters.controller import controller_system
 from dynan.adapters.network import network_system
 from dynan.errors import SystemError_
-from dynan.network_fixed_points import (
+from dynan.fixed_points import (
     controller_fixed_points,
     network_fixed_points,
     network_starts,
     task_trajectories,
 )
-from models import build
-from models.activation import gamma
+from dynan_models import build
+from dynan_models.activation import gamma
 
 F64 = torch.float64
-ZOO = Path(__file__).resolve().parents[2] / "models" / "zoo"
+ZOO = Path(__file__).resolve().parents[3] / "models" / "zoo"
 
 
 def _net(architecture: str, **extra):

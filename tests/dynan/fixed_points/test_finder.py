@@ -11,9 +11,8 @@ from scipy.optimize import brentq
 
 import dynan
 from dynan.errors import SystemError_
-from dynan.fixed_point_graph import Connections
-from dynan.fixed_point_solvers import _damped_step
-from dynan.fixed_points import FixedPoints, find_fixed_points
+from dynan.fixed_points import Connections, FixedPoints, find_fixed_points
+from dynan.fixed_points.solvers import _damped_step
 from dynan.system import CallableSystem, DynamicalSystem
 
 F64 = torch.float64

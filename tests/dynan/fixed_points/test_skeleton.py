@@ -10,8 +10,7 @@ import pytest
 import torch
 from scipy.optimize import brentq
 
-from dynan.fixed_point_graph import fixed_point_graph, heteroclinic_connections
-from dynan.fixed_points import find_fixed_points
+from dynan.fixed_points import find_fixed_points, fixed_point_graph, heteroclinic_connections
 from dynan.system import CallableSystem
 
 DT = 0.1

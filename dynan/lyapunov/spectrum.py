@@ -1,7 +1,7 @@
-"""Lyapunov spectra by the QR (Benettin) method: :func:`lyapunov_spectrum`, the network entry
-point :func:`network_lyapunov`, the :class:`LyapunovSpectrum` record and the Kaplan–Yorke
-dimension. The stepping kernel lives in :mod:`dynan._benettin` (shared with
-:mod:`dynan.finite_time`).
+"""Lyapunov spectra by the QR (Benettin) method: :func:`lyapunov_spectrum`, the
+:class:`LyapunovSpectrum` record and the Kaplan–Yorke dimension. The stepping kernel lives in
+:mod:`dynan.lyapunov._benettin` (shared with :mod:`dynan.lyapunov.finite_time`); the entry
+points for trained networks in :mod:`dynan.lyapunov.network`.
 
 References: Benettin, Galgani, Giorgilli, Strelcyn (1980), Meccanica 15; Eckmann & Ruelle
 (1985), Rev. Mod. Phys. 57; Kaplan & Yorke (1979); REFERENCES.md §2.
@@ -9,7 +9,6 @@ References: Benettin, Galgani, Giorgilli, Strelcyn (1980), Meccanica 15; Eckmann
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,15 +18,14 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from dynan._benettin import RECORDS, count, evolve, prepare, progress_options, t_interval
 from dynan.errors import SystemError_
+from dynan.lyapunov._benettin import RECORDS, count, evolve, prepare, progress_options, t_interval
 from dynan.results import Result
 
 __all__ = [
     "LyapunovSpectrum",
     "kaplan_yorke_dimension",
     "lyapunov_spectrum",
-    "network_lyapunov",
 ]
 
 
@@ -210,7 +208,8 @@ def lyapunov_spectrum(
     V = J(x_t, u_t) Q_t for each step (J at the pre-step state, applied by ``step_and_jvp``,
     matrix-free for systems without an explicit Jacobian), every ``qr_every`` steps
     Q R = V (Householder with V's rows sorted by norm, so saturated units do not spoil the
-    small R_ii; see :func:`dynan._benettin.orthonormalize`), and λ_i = Σ log |R_ii| / n_steps
+    small R_ii; see :func:`dynan.lyapunov._benettin.orthonormalize`), and
+    λ_i = Σ log |R_ii| / n_steps
     (natural log) after a state transient and a tangent transient. The sum of all dim
     exponents equals the mean log |det J| along the orbit.
     Columns with R_ii = 0 (a tangent direction mapped to zero, e.g. dead ReLU units) give −inf,
@@ -299,150 +298,3 @@ def lyapunov_spectrum(
         seed=seed,
         system=system.name,
     )
-
-
-def network_lyapunov(
-    net: Any,
-    *,
-    mode: str = "frozen",
-    k: int | None = 16,
-    n_steps: int | None = None,
-    transient: int = 100,
-    x: Tensor | np.ndarray | None = None,
-    drive_amplitude: float = 0.0,
-    trials: int | None = None,
-    seed: int = 0,
-    qr_every: int = 1,
-    confidence: float = 0.95,
-    progress: bool = True,
-) -> LyapunovSpectrum:
-    """Lyapunov spectrum of a ``models`` network: builds the system and its inputs, then runs
-    :func:`lyapunov_spectrum`. The fast entry point for reports and the CLI.
-
-    Parameters
-    ----------
-    net : models.RecurrentNetwork
-        E.g. from ``dynan.load(path)``.
-    mode : {"frozen", "joint"}
-        frozen: h only, with the shape parameters n_t, s_t the full network produces along the
-        same inputs (the paper's analysis); joint: h and every controller state. Networks with
-        nothing to freeze (ReLU, GRU, LSTM) run in joint mode, recorded in ``metadata``.
-    k : int or None
-        Number of exponents, at most the state dimension (clipped to it); None for all.
-    n_steps : int, optional
-        Measured steps; default 400 with zero input, else the input length minus transient.
-    transient : int
-        Discarded steps (state, then tangents for the last half).
-    x : tensor (B, T, input_size), optional
-        Network inputs (e.g. a batch of digits-task sequences); default zeros.
-    drive_amplitude : float
-        Constant drive ξ added to every pre-activation at every step (the paper's drive).
-    trials : int, optional
-        Default: B when ``x`` is given, else 4 (independent starting states).
-    seed, qr_every, confidence, progress
-        As in :func:`lyapunov_spectrum`.
-
-    Returns
-    -------
-    LyapunovSpectrum
-        With ``metadata``: architecture, mode used and requested, drive, input kind and the
-        checkpoint file and hash when the network came from ``dynan.load``.
-
-    Raises
-    ------
-    SystemError_
-        Unknown mode, bad k/steps, inputs of the wrong shape or too short.
-
-    Notes
-    -----
-    Cost: that of :func:`lyapunov_spectrum` on the adapter's system (frozen: O(B k N²) per
-    step; ARUN joint: O(B k (N² + N G²)) per step, matrix-free) plus, in frozen mode, one
-    forward pass of the network to get n_t, s_t. A 64-unit network with k = 16 and the
-    defaults takes about a second (frozen) to a few seconds (ARUN joint) on one core.
-
-    References
-    ----------
-    Geadah et al. (2024), PLOS Comp. Biol.: exponents of h_{t+1} = γ(W h_t; n_t, s_t) with QR
-    every step (REFERENCES.md §1–2).
-
-    Examples
-    --------
-    >>> from models import build
-    >>> net = build("arun", input_size=1, hidden_size=8, output_size=2, controller_size=4)
-    >>> result = network_lyapunov(net, k=3, n_steps=50, transient=20, progress=False)
-    >>> result.exponents.shape, result.metadata["mode"]
-    ((3,), 'frozen')
-    """
-    transient = count("transient", transient)
-    if x is None:
-        n_steps = 400 if n_steps is None else count("n_steps", n_steps, minimum=1)
-        trials = 4 if trials is None else trials
-    elif n_steps is None and np.ndim(x) == 3:
-        n_steps = x.shape[1] - transient
-    system, inputs, metadata = _network_inputs(
-        net, mode=mode, x=x, n_steps=transient + (n_steps or 0), amplitude=drive_amplitude
-    )
-    result = lyapunov_spectrum(
-        system, n_steps=n_steps, transient=transient,
-        k=None if k is None else min(count("k", k, minimum=1), system.dim),
-        qr_every=qr_every, inputs=inputs, trials=trials, seed=seed, confidence=confidence,
-        progress=progress,
-    )  # fmt: skip
-    return dataclasses.replace(result, metadata=metadata)
-
-
-def _network_inputs(
-    net: Any,
-    *,
-    mode: str,
-    x: Tensor | np.ndarray | None,
-    n_steps: int,
-    amplitude: float,
-    window: tuple[int, int | None] | None = None,
-) -> tuple[Any, Tensor, dict]:
-    """(system, inputs (B, T, input_dim), metadata) for a network, x (default zeros of length
-    ``n_steps``) and a drive of ``amplitude`` on every pre-activation for steps in ``window``
-    (default all). Frozen mode falls back to joint for networks without shape parameters."""
-    from dynan.adapters.network import MODES, has_shape_parameters, network_system
-    from models import RecurrentNetwork
-
-    if not isinstance(net, RecurrentNetwork):
-        raise SystemError_(f"expected a models network, got {type(net).__name__}")
-    if mode not in MODES:
-        raise SystemError_(f"unknown mode {mode!r}; valid names: {', '.join(MODES)}")
-    used = mode if has_shape_parameters(net) else "joint"
-    system = network_system(net, mode=used)
-    if x is None:
-        x = torch.zeros(1, count("n_steps", n_steps, minimum=1), net.input_size)
-    x = torch.as_tensor(x, dtype=system.dtype)
-    if x.ndim != 3:
-        raise SystemError_(
-            f"x must have shape (batch, time, {net.input_size}), got {tuple(x.shape)}"
-        )
-    if not math.isfinite(float(amplitude)):
-        raise SystemError_(f"the drive amplitude must be finite, got {amplitude!r}")
-    drive = None
-    start, stop = window or (0, None)
-    stop = x.shape[1] if stop is None else stop
-    if amplitude:
-        if not 0 <= start < stop <= x.shape[1]:
-            raise SystemError_(
-                f"drive window [{start}, {stop}) must lie within the {x.shape[1]} input steps"
-            )
-        drive = torch.zeros(*x.shape[:2], net.hidden_size, dtype=system.dtype)
-        drive[:, start:stop] = float(amplitude)
-    metadata = {
-        "architecture": net.architecture,
-        "hidden_size": net.hidden_size,
-        "mode": used,
-        "requested_mode": mode,
-        "drive_amplitude": float(amplitude),
-        "drive_window": [int(start), int(stop)],
-        "input": "zeros" if not x.abs().max() else "given",
-    }
-    if used != mode:
-        metadata["note"] = f"{net.architecture} has no shape parameters to freeze: joint mode"
-    info = getattr(net, "checkpoint", None)
-    if info is not None:
-        metadata.update(checkpoint=info.path, sha256=info.sha256)
-    return system, system.inputs(x, drive), metadata

@@ -3,8 +3,8 @@
 For a driven network the exponents change over time: Geadah et al. (2024) plot the maximal
 exponent λ₁ against time from the onset of a drive. :func:`finite_time_lyapunov` runs the QR
 method once over a whole input sequence and averages log |diag R| over consecutive windows whose
-boundaries are aligned on the event step, so no window straddles the event;
-:func:`network_finite_time_lyapunov` builds the step drive and inputs for a ``models`` network.
+boundaries are aligned on the event step, so no window straddles the event (the
+entry point for trained networks is :func:`dynan.lyapunov.network.network_finite_time_lyapunov`).
 
 References
 ----------
@@ -16,7 +16,7 @@ exponents as local averages of the QR log-growth). REFERENCES.md §1–2.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,11 +24,11 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from dynan._benettin import count, evolve, prepare, progress_options, t_interval
 from dynan.errors import SystemError_
+from dynan.lyapunov._benettin import count, evolve, prepare, progress_options, t_interval
 from dynan.results import Result
 
-__all__ = ["FiniteTimeLyapunov", "finite_time_lyapunov", "network_finite_time_lyapunov"]
+__all__ = ["FiniteTimeLyapunov", "finite_time_lyapunov"]
 
 
 @dataclass(frozen=True)
@@ -211,85 +211,3 @@ def finite_time_lyapunov(
         seed=seed,
         system=system.name,
     )
-
-
-def network_finite_time_lyapunov(
-    net: Any,
-    *,
-    amplitude: float,
-    onset: int,
-    n_steps: int,
-    window: int = 10,
-    offset: int | None = None,
-    mode: str = "frozen",
-    k: int = 1,
-    x: Tensor | np.ndarray | None = None,
-    trials: int | None = None,
-    seed: int = 0,
-    tangent_transient: int | None = None,
-    progress: bool = True,
-) -> FiniteTimeLyapunov:
-    """λ₁ of a ``models`` network against time from the onset of a step drive (the paper's plot).
-
-    Parameters
-    ----------
-    net : models.RecurrentNetwork
-    amplitude : float
-        Drive ξ added to every pre-activation for ``onset ≤ t < offset``.
-    onset : int
-        Drive onset (the event the windows are aligned on).
-    n_steps : int
-        Total steps (ignored beyond the input length when ``x`` is given: T is used).
-    window : int
-        Window length in steps.
-    offset : int, optional
-        Drive end (exclusive); default the end of the run.
-    mode : {"frozen", "joint"}
-        As in :func:`~dynan.lyapunov.network_lyapunov` (frozen: n_t, s_t of the full network
-        under the same drive; networks without shape parameters run joint).
-    k, trials, seed, tangent_transient, progress
-        As in :func:`finite_time_lyapunov`; trials default B of ``x``, else 4.
-    x : tensor (B, T, input_size), optional
-        Network inputs; default zeros of length ``n_steps``.
-
-    Returns
-    -------
-    FiniteTimeLyapunov
-        With ``metadata`` (architecture, modes, amplitude, onset, offset).
-
-    Raises
-    ------
-    SystemError_
-        Unknown mode, onset/offset outside the run, bad shapes.
-
-    Notes
-    -----
-    One forward pass of the network for the frozen inputs plus :func:`finite_time_lyapunov`:
-    O(n_steps · B · k N²) (frozen) or O(n_steps · B · k (N² + N G²)) (ARUN joint) time.
-
-    References
-    ----------
-    Geadah et al. (2024), PLOS Comp. Biol., REFERENCES.md §1 (step drive for 200 < t < 400).
-
-    Examples
-    --------
-    >>> from models import build
-    >>> net = build("arun", input_size=1, hidden_size=8, output_size=2, controller_size=4)
-    >>> result = network_finite_time_lyapunov(net, amplitude=1.0, onset=40, n_steps=80,
-    ...                                       progress=False)
-    >>> result.times.tolist()
-    [-30, -20, -10, 0, 10, 20, 30]
-    """
-    from dynan.lyapunov import _network_inputs
-
-    system, inputs, metadata = _network_inputs(
-        net, mode=mode, x=x, n_steps=n_steps, amplitude=amplitude, window=(onset, offset)
-    )
-    if trials is None:
-        trials = 4 if x is None else inputs.shape[0]
-    result = finite_time_lyapunov(
-        system, event=onset, window=window, inputs=inputs, k=min(count("k", k, minimum=1),
-        system.dim), tangent_transient=tangent_transient, trials=trials, seed=seed,
-        progress=progress,
-    )  # fmt: skip
-    return replace(result, metadata=metadata)

@@ -10,23 +10,21 @@ import torch
 from scipy import stats
 
 import dynan
-from dynan._benettin import orthonormalize
 from dynan.adapters.network import network_system
 from dynan.errors import SystemError_
-from dynan.finite_time import (
-    FiniteTimeLyapunov,
-    finite_time_lyapunov,
-    network_finite_time_lyapunov,
-)
 from dynan.lyapunov import (
+    FiniteTimeLyapunov,
     LyapunovSpectrum,
+    finite_time_lyapunov,
     kaplan_yorke_dimension,
     lyapunov_spectrum,
+    network_finite_time_lyapunov,
     network_lyapunov,
 )
+from dynan.lyapunov._benettin import orthonormalize
 from dynan.system import CallableSystem, DynamicalSystem
 from dynan.systems import henon, logistic, lorenz, random_rnn
-from models import build
+from dynan_models import build
 
 F64 = torch.float64
 LORENZ = (0.9056, 0.0, -14.5723)  # Sprott (2003), per unit time

@@ -1,5 +1,5 @@
 """The kernel of Benettin's QR method, shared by :mod:`dynan.lyapunov` and
-:mod:`dynan.finite_time`.
+:mod:`dynan.lyapunov.finite_time`.
 
 :func:`prepare` validates the arguments at the public boundary and draws the starting states
 and random orthonormal tangent bases from one seed. :func:`evolve` advances a batch of states

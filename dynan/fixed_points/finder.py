@@ -27,19 +27,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections import Counter
-from dataclasses import dataclass
 from functools import partial
 
-import networkx as nx
 import numpy as np
 import torch
 from numpy.typing import ArrayLike
 from torch import Tensor
 
 from dynan.errors import SystemError_
-from dynan.fixed_point_graph import Connections, fixed_point_graph, heteroclinic_connections
-from dynan.fixed_point_solvers import (
+from dynan.fixed_points.result import FixedPoints
+from dynan.fixed_points.skeleton import heteroclinic_connections
+from dynan.fixed_points.solvers import (
     DENSE_LIMIT,
     POLISH_GAIN,
     adam_descent,
@@ -54,116 +52,13 @@ from dynan.fixed_point_solvers import (
     spectrum,
     unique_points,
 )
-from dynan.results import Result
 from dynan.system import DynamicalSystem, check_state
 
-__all__ = ["METHODS", "FixedPoints", "find_fixed_points"]
+__all__ = ["METHODS", "find_fixed_points"]
 
 #: Search methods: batched Levenberg–Marquardt with dense Jacobians ("lm") or matrix-free in
 #: Krylov subspaces ("krylov"), or Adam on q ("adam"); "auto" picks by dimension.
 METHODS = ("auto", "lm", "krylov", "adam")
-
-
-@dataclass(frozen=True)
-class FixedPoints(Result):
-    """Fixed points of a system (one row per point), with their linearisation.
-
-    Attributes
-    ----------
-    states : ndarray (K, dim)
-        The points, sorted by input, then by number of unstable directions, then by q.
-    inputs : ndarray (K, input_dim)
-        The constant input of each point (width 0 for an autonomous map).
-    q : ndarray (K,)
-        ½ ‖F(x, u) − x‖² at each point.
-    eigenvalues : ndarray (K, m), complex
-        Eigenvalues of ∂F/∂x, sorted by decreasing modulus; m = dim, or the ``n_modes`` leading
-        ones for large systems.
-    eigenvectors : ndarray (K, dim, k), complex
-        Unit right eigenvectors of the k leading modes (k ≥ every point's unstable count).
-    system : str
-        Name of the system.
-    scale : float
-        RMS distance of the reference states (trajectories or inits) from their mean: the unit
-        of ``noise``, ``tol_unique``, ``outlier`` and the graph's ε.
-    parameters : dict
-        Every option that produced the result, and counts (candidates, dropped outliers).
-    slow_points : FixedPoints or None
-        Points with tol_q ≤ q < tol_slow (same fields; their own ``slow_points`` is None),
-        located where Levenberg–Marquardt stalled: near a local minimum of q, not at it (the
-        minimum of q > 0 is reached only linearly), so one slow region may give several.
-    connections : Connections or None
-        The heteroclinic skeleton (see :mod:`dynan.fixed_point_graph`).
-    """
-
-    states: np.ndarray
-    inputs: np.ndarray
-    q: np.ndarray
-    eigenvalues: np.ndarray
-    eigenvectors: np.ndarray
-    system: str = ""
-    scale: float = 1.0
-    parameters: dict = dataclasses.field(default_factory=dict)
-    slow_points: FixedPoints | None = None
-    connections: Connections | None = None
-
-    def __len__(self) -> int:
-        return int(self.states.shape[0])
-
-    @property
-    def n_unstable(self) -> np.ndarray:
-        """Number of directions with |λ| ≥ 1 (marginal ones count: not asymptotically stable)."""
-        return (np.abs(self.eigenvalues) >= 1.0).sum(axis=1)
-
-    @property
-    def is_stable(self) -> np.ndarray:
-        """True where every |λ| < 1 (discrete-time map)."""
-        return self.n_unstable == 0
-
-    @property
-    def kinds(self) -> tuple[str, ...]:
-        """ "stable", "saddle-k" or "unstable" (every direction unstable) per point."""
-        dim = self.states.shape[1]
-        return tuple(_kind(int(k), dim) for k in self.n_unstable)
-
-    def graph(self) -> nx.DiGraph:
-        """The heteroclinic skeleton as a ``networkx.DiGraph`` (see ``fixed_point_graph``)."""
-        return fixed_point_graph(self)
-
-    def summary(self) -> str:
-        """One line: the points by kind, the largest q, the slow points, the skeleton's edges."""
-        kinds = Counter(kind.split("-")[0] for kind in self.kinds)
-        counts = ", ".join(f"{kinds[k]} {k}" for k in ("stable", "saddle", "unstable") if kinds[k])
-        q_max = f", max q {self.q.max():.1e}" if len(self) else ""
-        slow = 0 if self.slow_points is None else len(self.slow_points)
-        edges = self.graph().number_of_edges()
-        return (
-            f"{_count(len(self), 'fixed point')} ({counts or 'none'}){q_max}, "
-            f"{_count(slow, 'slow point')}, {_count(edges, 'saddle→attractor connection')}"
-        )
-
-    def select(self, mask: ArrayLike) -> FixedPoints:
-        """The points where ``mask`` (boolean or indices) holds; connections are dropped."""
-        idx = np.arange(len(self))[np.asarray(mask)]
-        return dataclasses.replace(
-            self,
-            states=self.states[idx],
-            inputs=self.inputs[idx],
-            q=self.q[idx],
-            eigenvalues=self.eigenvalues[idx],
-            eigenvectors=self.eigenvectors[idx],
-            connections=None,
-        )
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
-def _kind(n_unstable: int, dim: int) -> str:
-    if n_unstable == 0:
-        return "stable"
-    return "unstable" if n_unstable >= dim else f"saddle-{n_unstable}"
 
 
 def find_fixed_points(
@@ -279,7 +174,7 @@ def find_fixed_points(
        regular root, linear where J − I is near singular; Nocedal & Wright §10.3, 11.1);
        dedup again; drop outliers; split fixed (q < tol_q) / slow / discarded;
     4. J at each point, eigenvalues sorted by |λ| (discrete map: stable iff all |λ| < 1);
-    5. optionally the heteroclinic skeleton (``dynan.fixed_point_graph``).
+    5. optionally the heteroclinic skeleton (``dynan.fixed_points.skeleton``).
 
     Cost, d = dim, C = M·B candidates, K kept points, I iterations: LM search
     O(I C (d·c_jvp + d³)) time, c_jvp the cost of one Jacobian-vector product, and
