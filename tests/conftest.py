@@ -1,4 +1,5 @@
-"""Shared test set-up: Agg backend, seeded RNGs, the ``slow`` marker behind --runslow."""
+"""Shared test set-up: Agg backend, seeded RNGs, the ``slow`` marker behind --runslow,
+``cuda`` tests skipped without a CUDA device."""
 
 from __future__ import annotations
 
@@ -17,6 +18,11 @@ def pytest_addoption(parser):
 
 
 def pytest_collection_modifyitems(config, items):
+    if not torch.cuda.is_available():
+        no_cuda = pytest.mark.skip(reason="cuda: no CUDA device here")
+        for item in items:
+            if item.get_closest_marker("cuda") is not None:
+                item.add_marker(no_cuda)
     if config.getoption("--runslow"):
         return
     skip = pytest.mark.skip(reason="slow: run with --runslow")
