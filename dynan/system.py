@@ -41,6 +41,9 @@ class DynamicalSystem:
         Human-readable description.
     analytic_jacobian : bool
         Whether ``jacobian``/``jvp`` are closed-form rather than autograd.
+    dtype, device
+        Where the system's states live; analyses put their states, tangents and inputs there
+        (a network system follows its network's device, the reference systems run on the CPU).
     """
 
     dim: int
@@ -49,6 +52,7 @@ class DynamicalSystem:
     name: str = "system"
     analytic_jacobian: bool = False
     dtype: torch.dtype = torch.float64
+    device: torch.device = torch.device("cpu")
 
     def step(self, x: Tensor, u: Tensor | None = None) -> Tensor:
         """One step of the map for a batch of states x (B, dim)."""
@@ -81,8 +85,10 @@ class DynamicalSystem:
         return vmap(lambda v: _func_jvp(f, (x,), (v,))[1], in_dims=2, out_dims=2)(eye)
 
     def initial_state(self, batch: int, *, generator: torch.Generator | None = None) -> Tensor:
-        """Typical starting states (B, dim); default N(0, 0.5²)."""
-        return 0.5 * torch.randn(batch, self.dim, generator=generator, dtype=self.dtype)
+        """Typical starting states (B, dim); default N(0, 0.5²), drawn on the CPU (the same
+        states for a seed on every device) and moved to ``device``."""
+        x = 0.5 * torch.randn(batch, self.dim, generator=generator, dtype=self.dtype)
+        return x.to(self.device)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}: dim={self.dim}, input_dim={self.input_dim}>"
@@ -109,6 +115,7 @@ class CallableSystem(DynamicalSystem):
         jacobian: Callable[[Tensor, Tensor | None], Tensor] | None = None,
         dt: float | None = None,
         name: str | None = None,
+        device: torch.device | str = "cpu",
     ):
         if not callable(f):
             raise SystemError_(f"expected a callable f(state, input), got {type(f).__name__}")
@@ -121,6 +128,7 @@ class CallableSystem(DynamicalSystem):
         self.dt = dt
         self.analytic_jacobian = jacobian is not None
         self.name = name or getattr(f, "__name__", "callable")
+        self.device = torch.device(device)
 
     def step(self, x: Tensor, u: Tensor | None = None) -> Tensor:
         out = self._f(x, u)
@@ -139,8 +147,9 @@ class CallableSystem(DynamicalSystem):
 
 
 def check_state(system: DynamicalSystem, x: Tensor, *, where: str = "state") -> Tensor:
-    """Validate a batch of states: shape (B, dim), finite. Returns it in the system's dtype."""
-    x = torch.as_tensor(x, dtype=system.dtype)
+    """Validate a batch of states: shape (B, dim), finite. Returns it in the system's dtype, on
+    the system's device."""
+    x = torch.as_tensor(x, dtype=system.dtype, device=system.device)
     if x.ndim == 1:
         x = x[None]
     if x.ndim != 2 or x.shape[1] != system.dim:
@@ -161,7 +170,8 @@ def simulate(
 ) -> Tensor:
     """Iterate the map: x0 (B, dim), inputs (B, steps, input_dim) or None → (B, steps + 1, dim).
 
-    Stops with a ``SystemError_`` naming the step at which the state became non-finite.
+    Stops with a ``SystemError_`` naming the step at which the state became non-finite
+    (checked once, after the loop: the loop itself never waits for the device).
     Cost: ``steps`` calls of ``step``; memory O(B · steps · dim).
     """
     x = check_state(system, x0, where="initial state")
@@ -170,11 +180,16 @@ def simulate(
             f"inputs must have shape (batch, >= {steps}, {system.input_dim}), "
             f"got {tuple(inputs.shape)}"
         )
+    if inputs is not None:
+        inputs = inputs.to(system.device)
     out = [x]
     with torch.no_grad():
         for t in range(steps):
             x = system.step(x, None if inputs is None else inputs[:, t])
-            if not torch.isfinite(x).all():
-                raise SystemError_(f"{system.name}: state became non-finite at step {t + 1}")
             out.append(x)
-    return torch.stack(out, 1)
+    path = torch.stack(out, 1)
+    finite = torch.isfinite(path).flatten(2).all(-1).all(0)  # (steps + 1,)
+    if not finite.all():
+        t = int((~finite).int().argmax())
+        raise SystemError_(f"{system.name}: state became non-finite at step {t}")
+    return path

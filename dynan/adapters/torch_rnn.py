@@ -87,6 +87,7 @@ class RecurrentSystem(DynamicalSystem):
         self.dim = start
         self.input_dim = input_dim
         self.dtype = rest.dtype
+        self.device = rest.device
         self.name = name
         self._project = project
         self._recurrence = recurrence
