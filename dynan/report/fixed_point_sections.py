@@ -32,7 +32,7 @@ from dynan.report.jobs import Context
 from dynan.report.style import subplots
 from dynan_models import ARUN, RecurrentNetwork
 
-__all__ = ["fixed_points_section"]
+__all__ = ["fixed_points_result", "fixed_points_section"]
 
 #: Page title of the section.
 TITLE = "Fixed points"
@@ -43,6 +43,30 @@ _OPTIONS = ("n_inits", "relax", "connect_steps", "max_iter", "polish_iter")
 
 def _mode(net: RecurrentNetwork) -> str:
     return "frozen" if isinstance(net, ARUN) else "joint"
+
+
+def fixed_points_result(net: RecurrentNetwork, ctx: Context) -> FixedPoints:
+    """The cached fixed points of ``net`` under zero input (the section's analysis; also the
+    per-checkpoint task of ``dynan sweep``). Cost: see :func:`fixed_points_section`."""
+    p = ctx.settings.params("fixed-points")
+    mode = _mode(net)
+    options = {k: p[k] for k in _OPTIONS if k in p}
+    params = {
+        "mode": mode,
+        "examples": p["examples"],
+        "seed": p["seed"],
+        "task": net.checkpoint.task,
+        **options,
+    }
+    return ctx.cache.get_or_compute(
+        "fixed-points",
+        net.checkpoint.sha256,
+        params,
+        FixedPoints,
+        lambda: network_fixed_points(
+            net, mode=mode, x=ctx.tasks.inputs(net, p["examples"]), seed=p["seed"], **options
+        ),
+    )
 
 
 def fixed_points_section(net: RecurrentNetwork, ctx: Context) -> Section:
@@ -72,22 +96,8 @@ def fixed_points_section(net: RecurrentNetwork, ctx: Context) -> Section:
     """
     p = ctx.settings.params("fixed-points")
     mode = _mode(net)
-    options = {k: p[k] for k in _OPTIONS if k in p}
-    params = {
-        "mode": mode,
-        "examples": p["examples"],
-        "seed": p["seed"],
-        "task": net.checkpoint.task,
-        **options,
-    }
     x = ctx.tasks.inputs(net, p["examples"])
-    result = ctx.cache.get_or_compute(
-        "fixed-points",
-        net.checkpoint.sha256,
-        params,
-        FixedPoints,
-        lambda: network_fixed_points(net, mode=mode, x=x, seed=p["seed"], **options),
-    )
+    result = fixed_points_result(net, ctx)
     orbits = task_trajectories(network_system(net, mode=mode), x=x, seed=p["seed"]).numpy()
     section = Section(TITLE)
     fig, (left, right) = subplots(1, 2, figsize=(10, 4.2))

@@ -28,7 +28,13 @@ from dynan.report.model_data import (
 from dynan.report.style import subplots
 from dynan_models import ARUN, RecurrentNetwork
 
-__all__ = ["SECTIONS", "accuracy_section", "config_section", "shape_section"]
+__all__ = [
+    "SECTIONS",
+    "accuracy_section",
+    "adaptive_traces",
+    "config_section",
+    "shape_section",
+]
 
 
 def _param_count(net: RecurrentNetwork) -> int:
@@ -172,14 +178,15 @@ def shape_section(net: RecurrentNetwork, ctx: Context) -> Section:
     return section
 
 
-def _adaptive_shape_section(net: ARUN, ctx: Context) -> Section:
+def adaptive_traces(net: ARUN, ctx: Context) -> ShapeTraces:
+    """The cached n_t, s_t of an ARUN under the settings' step drives (also a sweep task)."""
     settings = ctx.settings
     params = {
         "examples": settings.examples,
         "amplitudes": list(settings.trace_amplitudes),
         "task": net.checkpoint.task,
     }
-    traces = ctx.cache.get_or_compute(
+    return ctx.cache.get_or_compute(
         "shape-traces",
         net.checkpoint.sha256,
         params,
@@ -188,6 +195,10 @@ def _adaptive_shape_section(net: ARUN, ctx: Context) -> Section:
             net, ctx.tasks.inputs(net, settings.examples), amplitudes=settings.trace_amplitudes
         ),
     )
+
+
+def _adaptive_shape_section(net: ARUN, ctx: Context) -> Section:
+    traces = adaptive_traces(net, ctx)
     fig, (left, right) = subplots(1, 2, figsize=(9.5, 3.4))
     model_figures.plot_shape_traces(traces, left, parameter="n")
     model_figures.plot_shape_traces(traces, right, parameter="s")
