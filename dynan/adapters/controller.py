@@ -19,7 +19,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from dynan.adapters.torch_rnn import RecurrentSystem, _elman_map, check_dtype
+from dynan.adapters.kernels import _elman_map, check_dtype
+from dynan.adapters.torch_rnn import RecurrentSystem
 from dynan.errors import SystemError_
 from dynan_models import ARUN
 from dynan_models.elman import N_MIN

@@ -24,14 +24,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from dynan.adapters.torch_rnn import (
+from dynan.adapters.kernels import (
     Recurrence,
-    RecurrentSystem,
     _elman_map,
     _gated_recurrence,
     _left_matmul,
     check_dtype,
 )
+from dynan.adapters.torch_rnn import RecurrentSystem
 from dynan.errors import SystemError_
 from dynan_models import ARUN, ElmanRNN, GRUNet, LSTMNet, RecurrentNetwork
 from dynan_models.activation import gamma, gamma_dn, gamma_ds, gamma_dx

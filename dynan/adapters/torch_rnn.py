@@ -1,12 +1,12 @@
-"""Systems from ``torch.nn.RNN``/``GRU``/``LSTM``, and the recurrence kernels all adapters share.
+"""Systems from ``torch.nn.RNN``/``GRU``/``LSTM``, and the system class all adapters share.
 
 Every network adapter is a :class:`RecurrentSystem`: a flat state made of named blocks, an input
 projection ``u ↦ p`` and a recurrence ``(x, p, V) ↦ (x', J V)`` that returns the next state and,
 when tangents ``V`` are given, the Jacobian–vector product computed from the same intermediate
-values (closed form, matrix-free: the Jacobian is never formed). The kernels below —
-:func:`_elman_map`, :func:`_gru_map`, :func:`_lstm_map` — follow PyTorch's documented equations
-and serve both the plain modules here and the zoo's ``GRUNet``/``LSTMNet`` (same equations,
-``models/gated.py``) in :mod:`dynan.adapters.network`.
+values (closed form, matrix-free: the Jacobian is never formed). The recurrences come from the
+kernels of :mod:`dynan.adapters.kernels` (PyTorch's documented equations), which also serve the
+zoo's ``GRUNet``/``LSTMNet`` (same equations, ``models/gated.py``) in
+:mod:`dynan.adapters.network`.
 
 References
 ----------
@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from dynan.adapters.kernels import Recurrence, check_dtype, rnn_layer
 from dynan.errors import SystemError_
 from dynan.system import DynamicalSystem
 
@@ -31,9 +32,6 @@ __all__ = ["INITIAL_NOISE", "RecurrentSystem", "TorchRNNSystem", "torch_rnn_syst
 #: Standard deviation of the noise ``initial_state`` adds to the network's rest state, so that an
 #: analysis never starts on an exactly symmetric point (e.g. h = 0 with all g^i equal).
 INITIAL_NOISE = 1e-3
-
-#: ``(state (B, dim), projected input, tangents (B, dim, k) or None) -> (next state, J @ V)``.
-Recurrence = Callable[[Tensor, Any, Tensor | None], tuple[Tensor, Tensor | None]]
 
 
 class RecurrentSystem(DynamicalSystem):
@@ -174,123 +172,6 @@ class RecurrentSystem(DynamicalSystem):
         return u.to(self.dtype)
 
 
-# -- kernels ---------------------------------------------------------------------------------
-def check_dtype(dtype: object) -> None:
-    """Raise ``SystemError_`` unless ``dtype`` is a floating-point ``torch.dtype``."""
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise SystemError_(f"dtype must be a floating-point torch dtype, got {dtype!r}")
-
-
-def _left_matmul(weight: Tensor, tangents: Tensor) -> Tensor:
-    """weight (M, N) @ tangents (B, N, k) → (B, M, k) as ONE matrix product over all B·k columns.
-
-    (``weight @ tangents`` would broadcast ``weight`` into B contiguous copies first.) The result
-    is a (B, M, k)-shaped view of an (M, B, k) array. Tangents shared by every row (stride 0
-    along the batch, e.g. the expanded identity of a Jacobian) cost one (M, N) @ (N, k)
-    product, returned expanded: the Jacobian's W Vs cost O(M N k), not O(B M N k).
-    """
-    batch, rows, k = tangents.shape
-    if batch > 1 and tangents.stride(0) == 0:
-        return (weight @ tangents[0]).expand(batch, -1, -1)
-    columns = tangents.permute(1, 0, 2).reshape(rows, batch * k)
-    return (weight @ columns).view(-1, batch, k).permute(1, 0, 2)
-
-
-def _elman_map(
-    h: Tensor,
-    inp: Tensor,
-    weight: Tensor,
-    phi: Callable[[Tensor], Tensor],
-    dphi: Callable[[Tensor, Tensor], Tensor],
-    tangents: Tensor | None,
-) -> tuple[Tensor, Tensor | None]:
-    """h' = φ(inp + W h); J V = φ'(a) ⊙ (W V). ``dphi(a, h')`` may reuse h' (tanh: 1 − h'²).
-
-    Cost: O(B N²) for the step, O(B k N²) for the tangents (one batched matmul).
-    """
-    a = inp + h @ weight.T
-    out = phi(a)
-    if tangents is None:
-        return out, None
-    return out, dphi(a, out)[..., None] * _left_matmul(weight, tangents)
-
-
-def _gru_map(
-    h: Tensor, inp: Tensor, weight: Tensor, bias: Tensor | None, tangents: Tensor | None
-) -> tuple[Tensor, Tensor | None]:
-    """PyTorch's GRU cell on the projected input ``inp`` = W_ih x + b_ih (+ drive), (B, 3N).
-
-        r = σ(i_r + h_r),  z = σ(i_z + h_z),  c = tanh(i_n + r ⊙ h_n),  h' = (1 − z) c + z h
-        with (h_r, h_z, h_n) = W_hh h + b_hh.
-
-    Tangents: δr = r(1 − r) ⊙ Δ_r, δz = z(1 − z) ⊙ Δ_z, δc = (1 − c²) ⊙ (δr ⊙ h_n + r ⊙ Δ_n),
-    δh' = (1 − z) δc + (h − c) δz + z δh, with Δ = W_hh δh (one matmul, O(B k N²)), gathered
-    per block as δh' = a_r ⊙ Δ_r + a_n ⊙ Δ_n + a_z ⊙ Δ_z + z ⊙ δh with a_r = (1 − z)(1 − c²) h_n
-    r(1 − r), a_n = (1 − z)(1 − c²) r, a_z = z(1 − z)(h − c): four passes over (B, N, k).
-    """
-    rec = h @ weight.T
-    if bias is not None:
-        rec = rec + bias
-    i_r, i_z, i_n = inp.chunk(3, dim=-1)
-    h_r, h_z, h_n = rec.chunk(3, dim=-1)
-    r = torch.sigmoid(i_r + h_r)
-    z = torch.sigmoid(i_z + h_z)
-    c = torch.tanh(i_n + r * h_n)
-    out = (1 - z) * c + z * h
-    if tangents is None:
-        return out, None
-    d_r, d_z, d_n = _left_matmul(weight, tangents).chunk(3, dim=-2)
-    gate = (1 - z) * (1 - c * c)
-    jv = (gate * h_n * r * (1 - r))[..., None] * d_r
-    jv.addcmul_(d_n, (gate * r)[..., None])
-    jv.addcmul_(d_z, (z * (1 - z) * (h - c))[..., None])
-    return out, jv.addcmul_(tangents, z[..., None])
-
-
-def _lstm_map(
-    x: Tensor, inp: Tensor, weight: Tensor, bias: Tensor | None, tangents: Tensor | None
-) -> tuple[Tensor, Tensor | None]:
-    """PyTorch's LSTM cell on the flat state x = (h, c) (B, 2N) and ``inp`` (B, 4N).
-
-        (i, f, g, o) = inp + W_hh h + b_hh,  c' = σ(f) c + σ(i) tanh(g),  h' = σ(o) tanh(c').
-
-    Tangents (Δ = W_hh δh, one matmul): δc' = σ(f) δc + c σ'(f) Δ_f + tanh(g) σ'(i) Δ_i
-    + σ(i)(1 − tanh²g) Δ_g, δh' = tanh(c') σ'(o) Δ_o + σ(o)(1 − tanh²c') δc'. O(B k N²).
-    """
-    size = x.shape[1] // 2
-    h, c = x[:, :size], x[:, size:]
-    pre = inp + h @ weight.T
-    if bias is not None:
-        pre = pre + bias
-    p_i, p_f, p_g, p_o = pre.chunk(4, dim=-1)
-    i, f, o = torch.sigmoid(p_i), torch.sigmoid(p_f), torch.sigmoid(p_o)
-    g = torch.tanh(p_g)
-    c1 = f * c + i * g
-    tc1 = torch.tanh(c1)
-    out = torch.cat([o * tc1, c1], 1)
-    if tangents is None:
-        return out, None
-    d_i, d_f, d_g, d_o = _left_matmul(weight, tangents[:, :size]).chunk(4, dim=-2)
-    dc1 = (
-        f[..., None] * tangents[:, size:]
-        + (c * f * (1 - f))[..., None] * d_f
-        + (g * i * (1 - i))[..., None] * d_i
-        + (i * (1 - g * g))[..., None] * d_g
-    )
-    dh1 = (tc1 * o * (1 - o))[..., None] * d_o + (o * (1 - tc1 * tc1))[..., None] * dc1
-    return out, torch.cat([dh1, dc1], 1)
-
-
-def _gated_recurrence(kind: str, weight: Tensor, bias: Tensor | None) -> Recurrence:
-    """The GRU or LSTM recurrence on a projected input, shared with the network adapter."""
-    kernel = {"gru": _gru_map, "lstm": _lstm_map}[kind]
-
-    def recurrence(x: Tensor, inp: Tensor, tangents: Tensor | None):
-        return kernel(x, inp, weight, bias, tangents)
-
-    return recurrence
-
-
 # -- plain torch modules ---------------------------------------------------------------------
 class TorchRNNSystem(RecurrentSystem):
     """A single-layer unidirectional ``nn.RNN``/``GRU``/``LSTM`` as a system; u_t = x_t.
@@ -372,18 +253,15 @@ def torch_rnn_system(module: nn.RNNBase, *, dtype: torch.dtype = torch.float64) 
     check_dtype(dtype)
     module = copy.deepcopy(module).to(dtype).requires_grad_(False)
     size = module.hidden_size
-    w_ih, w_hh = module.weight_ih_l0, module.weight_hh_l0
-    b_ih = module.bias_ih_l0 if module.bias else None
-    b_hh = module.bias_hh_l0 if module.bias else None
-
-    def project(u: Tensor) -> Tensor:
-        inp = u @ w_ih.T
-        return inp if b_ih is None else inp + b_ih
-
-    if isinstance(module, nn.RNN):
-        recurrence = _simple_rnn_recurrence(module.nonlinearity, w_hh, b_hh)
-    else:
-        recurrence = _gated_recurrence(kind.lower(), w_hh, b_hh)
+    w_hh = module.weight_hh_l0
+    project, recurrence = rnn_layer(
+        kind.lower(),
+        module.weight_ih_l0,
+        w_hh,
+        module.bias_ih_l0 if module.bias else None,
+        module.bias_hh_l0 if module.bias else None,
+        getattr(module, "nonlinearity", "tanh"),
+    )
     blocks = {"h": (size,), "c": (size,)} if kind == "LSTM" else {"h": (size,)}
     rest = w_hh.new_zeros(len(blocks) * size)
     return TorchRNNSystem(
@@ -396,15 +274,3 @@ def torch_rnn_system(module: nn.RNNBase, *, dtype: torch.dtype = torch.float64) 
         rest=rest,
         name=f"torch {kind} (N={size}{', ' + module.nonlinearity if kind == 'RNN' else ''})",
     )
-
-
-def _simple_rnn_recurrence(nonlinearity: str, weight: Tensor, bias: Tensor | None) -> Recurrence:
-    if nonlinearity == "tanh":
-        phi, dphi = torch.tanh, lambda a, out: 1 - out * out
-    else:
-        phi, dphi = torch.relu, lambda a, out: (a > 0).to(a.dtype)
-
-    def recurrence(h: Tensor, inp: Tensor, tangents: Tensor | None):
-        return _elman_map(h, inp if bias is None else inp + bias, weight, phi, dphi, tangents)
-
-    return recurrence
