@@ -192,7 +192,8 @@ def network_system(
         raise SystemError_("n and s are options of the frozen mode only")
     net = copy.deepcopy(net).to(dtype).requires_grad_(False)
     d, size = net.input_size, net.hidden_size
-    rest = torch.cat([t.reshape(-1) for t in net.initial_state(1, dtype=dtype)])
+    device = next(net.parameters()).device  # the system runs where the network lives
+    rest = torch.cat([t.reshape(-1) for t in net.initial_state(1, dtype=dtype, device=device)])
     if mode == "frozen":
         return _frozen_system(net, n, s)
 
@@ -299,15 +300,16 @@ def frozen_inputs(
             )
         n_t, s_t = out.n, out.s
     else:
-        n_t = _broadcast_shape_parameter("n", n, shape, system.dtype)
-        s_t = _broadcast_shape_parameter("s", s, shape, system.dtype)
+        n_t = _broadcast_shape_parameter("n", n, shape, system.dtype).to(base.device)
+        s_t = _broadcast_shape_parameter("s", s, shape, system.dtype).to(base.device)
     return torch.cat([base, n_t, s_t], -1)
 
 
 # -- helpers -----------------------------------------------------------------------------------
 def _base_inputs(net: RecurrentNetwork, x: Tensor, drive: Tensor | None, dtype) -> Tensor:
-    x = torch.as_tensor(x, dtype=dtype)
-    drive = None if drive is None else torch.as_tensor(drive, dtype=dtype)
+    device = next(net.parameters()).device  # inputs follow the network (moved once, here)
+    x = torch.as_tensor(x, dtype=dtype).to(device)
+    drive = None if drive is None else torch.as_tensor(drive, dtype=dtype).to(device)
     net.check_inputs(x, drive)
     if drive is None:
         drive = x.new_zeros(*x.shape[:2], net.hidden_size)

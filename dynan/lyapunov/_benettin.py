@@ -9,6 +9,11 @@ hands the summed log |diag R| of each block of steps to a callback. Finiteness i
 per block; on failure the block is replayed step by step (:func:`_locate`) to name the exact
 step, so the check costs nothing otherwise.
 
+Devices: everything runs where the system lives (``system.device``); starts and tangent bases
+are drawn on the CPU from the seed and moved there once, inputs are moved once, and the
+per-step loop reads nothing back to the host (one finiteness check per block). Only the QR may
+run elsewhere: see :func:`qr_device` (small batched QRs are faster on the CPU than on a GPU).
+
 References: Benettin, Galgani, Giorgilli, Strelcyn (1980), Meccanica 15; REFERENCES.md §2.
 """
 
@@ -31,6 +36,16 @@ from dynan.system import DynamicalSystem, check_state
 #: for a convergence plot, few enough that their bookkeeping stays below ~5 % of a step of a
 #: 64-unit network.
 RECORDS = 64
+
+#: ``qr_device="auto"`` does the QR on the CPU when the system is on a GPU and k is at most
+#: this. Batched QRs of small matrices are much slower on CUDA than on the CPU in PyTorch
+#: (cuSOLVER/MAGMA factor one matrix at a time with several kernel launches each:
+#: pytorch/pytorch#143281, #22573), while the copy of the (B, dim, k) tangents is cheap. Not
+#: measured here for lack of a GPU; ``analyses/benchmarks/device.py`` measures both placements.
+QR_CPU_MAX_K = 64
+
+#: The valid ``qr_device`` choices.
+QR_DEVICES = ("auto", "cpu", "system")
 
 
 @dataclass(frozen=True)
@@ -93,6 +108,7 @@ def prepare(
     seed = count("seed", seed)
     if trials is not None:
         trials = count("trials", trials, minimum=1)
+    device = system.device
     inputs = _check_inputs(system, inputs, steps=steps)
     if h0 is not None:
         h0 = check_state(system, torch.as_tensor(h0), where="h0")
@@ -106,9 +122,9 @@ def prepare(
                 "(give one sequence per trial, or one shared by all)"
             )
         inputs = inputs.expand(trials, -1, -1)
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)  # on the CPU: the same draws on any device
     if h0 is None:
-        x = system.initial_state(trials, generator=generator).to(system.dtype)
+        x = system.initial_state(trials, generator=generator).to(device, system.dtype)
     else:
         x = h0
         if x.shape[0] == 1:
@@ -116,7 +132,7 @@ def prepare(
         elif x.shape[0] != trials:
             raise SystemError_(f"h0 has {x.shape[0]} states but trials={trials}")
     basis = torch.randn(trials, system.dim, k, generator=generator, dtype=system.dtype)
-    tangents = torch.linalg.qr(basis)[0]
+    tangents = torch.linalg.qr(basis)[0].to(device)
     if dt is None:
         dt = system.dt
     elif not (isinstance(dt, int | float) and math.isfinite(dt) and dt > 0):
@@ -131,7 +147,7 @@ def _check_inputs(
         return None  # a driven system then uses its default input, or says that it needs one
     if system.input_dim == 0:
         raise SystemError_(f"{system.name} is autonomous (input_dim=0) but inputs were given")
-    inputs = torch.as_tensor(inputs, dtype=system.dtype)
+    inputs = torch.as_tensor(inputs, dtype=system.dtype).to(system.device)
     if inputs.ndim != 3 or inputs.shape[1] < steps or inputs.shape[2] != system.input_dim:
         raise SystemError_(
             f"inputs must have shape (batch, >= {steps}, {system.input_dim}) for "
@@ -154,18 +170,20 @@ def evolve(
     block: int | None = None,
     on_block: Callable[[int, Tensor], None] | None = None,
     bar: Any = None,
+    qr_on: torch.device | None = None,
 ) -> tuple[Tensor, Tensor | None]:
     """Advance ``steps`` steps from input index ``start``; tangents None evolves the state only.
 
     ``block`` (a multiple of ``qr_every``; default all steps) sets how often finiteness is
     checked and ``on_block(steps_done, summed log|diag R| (B, k))`` is called; a QR closes
-    every block.
+    every block. ``qr_on``: where the QRs run (default the tangents' device; see
+    :func:`qr_device`).
     """
     block = steps if block is None else block
     done = 0
     while done < steps:
         n = min(block, steps - done)
-        args = (system, x, tangents, inputs, start + done, n, qr_every)
+        args = (system, x, tangents, inputs, start + done, n, qr_every, qr_on)
         new_x, new_tangents, logsum = _block(*args)
         finite = bool(torch.isfinite(new_x).all())
         if new_tangents is not None:  # log|R_ii| = −inf is legitimate (a collapsed direction)
@@ -188,6 +206,7 @@ def _block(
     start: int,
     steps: int,
     qr_every: int,
+    qr_on: torch.device | None = None,
 ) -> tuple[Tensor, Tensor | None, Tensor | None]:
     if tangents is None:
         for t in range(start, start + steps):
@@ -198,12 +217,35 @@ def _block(
         u = None if inputs is None else inputs[:, start + i]
         x, tangents = system.step_and_jvp(x, u, tangents)
         if (i + 1) % qr_every == 0 or i == steps - 1:
-            tangents, log_r = orthonormalize(tangents)
+            tangents, log_r = orthonormalize(tangents, qr_on=qr_on)
             logsum = log_r if logsum is None else logsum + log_r
     return x, tangents, logsum
 
 
-def orthonormalize(v: Tensor) -> tuple[Tensor, Tensor]:
+def qr_device(choice: str, device: torch.device, k: int) -> torch.device:
+    """Where the QRs of k tangent columns of a system on ``device`` run.
+
+    ``"system"``: on ``device``; ``"cpu"``: on the CPU (the tangents are copied there and back
+    at each QR, nowhere else); ``"auto"``: the CPU when ``device`` is a GPU and
+    k ≤ :data:`QR_CPU_MAX_K` (small batched QRs are slow on CUDA: pytorch/pytorch#143281,
+    #22573), else ``device``. On a CPU system every choice is the CPU.
+
+    Raises ``SystemError_`` for an unknown choice.
+
+    Examples
+    --------
+    >>> qr_device("auto", torch.device("cuda", 0), 16), qr_device("auto", torch.device("cpu"), 16)
+    (device(type='cpu'), device(type='cpu'))
+    """
+    if choice not in QR_DEVICES:
+        raise SystemError_(f"unknown qr_device {choice!r}; valid names: {', '.join(QR_DEVICES)}")
+    device = torch.device(device)
+    if choice == "cpu" or (choice == "auto" and device.type != "cpu" and k <= QR_CPU_MAX_K):
+        return torch.device("cpu")
+    return device
+
+
+def orthonormalize(v: Tensor, *, qr_on: torch.device | None = None) -> tuple[Tensor, Tensor]:
     """Q and log |diag R| of V = Q R for tangents V (B, dim, k), accurate for graded V.
 
     Householder QR with the rows sorted by decreasing norm first (then Q's rows put back).
@@ -215,13 +257,17 @@ def orthonormalize(v: Tensor) -> tuple[Tensor, Tensor]:
     log |det J| to ~1e-14. k = 1 needs no sorting (R_11 = ‖v‖).
 
     Cost: O(B dim k) (row norms, two gathers) and O(B dim log dim) (sort) on top of the
-    O(B dim k²) of the QR.
+    O(B dim k²) of the QR. With ``qr_on`` another device than V's, all of this runs there and
+    Q, log |diag R| come back: two copies of O(B dim k) numbers (see :func:`qr_device`).
 
     References: M. J. D. Powell, J. K. Reid (1969), On applying Householder transformations to
     linear least squares problems, IFIP Congress; A. J. Cox, N. J. Higham (1998), Stability of
     Householder QR factorization for weighted least squares problems, in Numerical Analysis
     1997, Pitman Res. Notes Math. 380.
     """
+    if qr_on is not None and torch.device(qr_on) != v.device:
+        q, log_r = orthonormalize(v.to(qr_on))
+        return q.to(v.device, non_blocking=True), log_r.to(v.device, non_blocking=True)
     if v.shape[-1] == 1:
         q, r = torch.linalg.qr(v)
     else:
@@ -239,6 +285,7 @@ def _locate(
     start: int,
     steps: int,
     qr_every: int,
+    qr_on: torch.device | None = None,
 ) -> None:
     """Replay a block that went non-finite one step at a time and raise naming the step."""
     for i in range(steps):

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from dynan.errors import SystemError_
 from dynan.lyapunov._benettin import count, evolve, prepare, progress_options, t_interval
+from dynan.lyapunov._benettin import qr_device as qr_device_for
 from dynan.results import Result
 
 __all__ = ["FiniteTimeLyapunov", "finite_time_lyapunov"]
@@ -90,6 +91,7 @@ def finite_time_lyapunov(
     dt: float | None = None,
     confidence: float = 0.95,
     progress: bool = True,
+    qr_device: str = "auto",
 ) -> FiniteTimeLyapunov:
     """Finite-time top-k exponents in consecutive windows aligned on an event step.
 
@@ -110,8 +112,8 @@ def finite_time_lyapunov(
     tangent_transient : int, optional
         Steps the tangents run before the first window may open; default ``window``. The state
         runs from step 0 (its start is part of the experiment, e.g. a sequence's zero state).
-    qr_every, trials, seed, h0, dt, confidence, progress
-        As in :func:`~dynan.lyapunov.lyapunov_spectrum`.
+    qr_every, trials, seed, h0, dt, confidence, progress, qr_device
+        As in :func:`~dynan.lyapunov.lyapunov_spectrum` (the run follows ``system.device``).
 
     Returns
     -------
@@ -156,6 +158,7 @@ def finite_time_lyapunov(
     )
     system = setup.system
     qr_every = count("qr_every", qr_every, minimum=1)
+    qr_on = qr_device_for(qr_device, system.device, setup.k)
     window = count("window", window, minimum=1)
     if window % qr_every:
         raise SystemError_(f"window ({window}) must be a multiple of qr_every ({qr_every})")
@@ -182,14 +185,15 @@ def finite_time_lyapunov(
     ):
         x, tangents = evolve(
             system, setup.x, setup.tangents, setup.inputs, start=0, steps=first,
-            qr_every=qr_every, bar=bar,
+            qr_every=qr_every, bar=bar, qr_on=qr_on,
         )  # fmt: skip
         evolve(
             system, x, tangents, setup.inputs, start=first, steps=n_windows * window,
             qr_every=qr_every, block=window, on_block=lambda _, s: sums.append(s), bar=bar,
+            qr_on=qr_on,
         )  # fmt: skip
     scale = 1.0 if setup.dt is None else setup.dt
-    trial_exponents = torch.stack(sums, 1).numpy() / (window * scale)
+    trial_exponents = torch.stack(sums, 1).cpu().numpy() / (window * scale)
     low, high = t_interval(trial_exponents, confidence=confidence)
     return FiniteTimeLyapunov(
         times=first - event + window * np.arange(n_windows, dtype=np.int64),

@@ -40,6 +40,7 @@ def network_lyapunov(
     qr_every: int = 1,
     confidence: float = 0.95,
     progress: bool = True,
+    qr_device: str = "auto",
 ) -> LyapunovSpectrum:
     """Lyapunov spectrum of a ``dynan_models`` network: builds the system and its inputs, then runs
     :func:`lyapunov_spectrum`. The fast entry point for reports and the CLI.
@@ -64,8 +65,9 @@ def network_lyapunov(
         Constant drive ξ added to every pre-activation at every step (the paper's drive).
     trials : int, optional
         Default: B when ``x`` is given, else 4 (independent starting states).
-    seed, qr_every, confidence, progress
-        As in :func:`lyapunov_spectrum`.
+    seed, qr_every, confidence, progress, qr_device
+        As in :func:`lyapunov_spectrum`. The run follows the network's device and dtype
+        (``dynan.load(path, dtype=torch.float64, device="cuda")``); ``x`` is moved there.
 
     Returns
     -------
@@ -111,7 +113,7 @@ def network_lyapunov(
         system, n_steps=n_steps, transient=transient,
         k=None if k is None else min(count("k", k, minimum=1), system.dim),
         qr_every=qr_every, inputs=inputs, trials=trials, seed=seed, confidence=confidence,
-        progress=progress,
+        progress=progress, qr_device=qr_device,
     )  # fmt: skip
     return dataclasses.replace(result, metadata=metadata)
 
@@ -136,7 +138,7 @@ def network_inputs(
     system = network_system(net, mode=used)
     if x is None:
         x = torch.zeros(1, count("n_steps", n_steps, minimum=1), net.input_size)
-    x = torch.as_tensor(x, dtype=system.dtype)
+    x = torch.as_tensor(x, dtype=system.dtype).to(system.device)
     if x.ndim != 3:
         raise SystemError_(
             f"x must have shape (batch, time, {net.input_size}), got {tuple(x.shape)}"
@@ -151,7 +153,7 @@ def network_inputs(
             raise SystemError_(
                 f"drive window [{start}, {stop}) must lie within the {x.shape[1]} input steps"
             )
-        drive = torch.zeros(*x.shape[:2], net.hidden_size, dtype=system.dtype)
+        drive = x.new_zeros(*x.shape[:2], net.hidden_size)
         drive[:, start:stop] = float(amplitude)
     metadata = {
         "architecture": net.architecture,
@@ -161,6 +163,8 @@ def network_inputs(
         "drive_amplitude": float(amplitude),
         "drive_window": [int(start), int(stop)],
         "input": "zeros" if not x.abs().max() else "given",
+        "device": str(system.device),
+        "dtype": str(system.dtype).removeprefix("torch."),
     }
     if used != mode:
         metadata["note"] = f"{net.architecture} has no shape parameters to freeze: joint mode"
@@ -185,6 +189,7 @@ def network_finite_time_lyapunov(
     seed: int = 0,
     tangent_transient: int | None = None,
     progress: bool = True,
+    qr_device: str = "auto",
 ) -> FiniteTimeLyapunov:
     """λ₁ of a network against time from the onset of a step drive (the paper's plot).
 
@@ -204,8 +209,9 @@ def network_finite_time_lyapunov(
     mode : {"frozen", "joint"}
         As in :func:`~dynan.lyapunov.network_lyapunov` (frozen: n_t, s_t of the full network
         under the same drive; networks without shape parameters run joint).
-    k, trials, seed, tangent_transient, progress
-        As in :func:`finite_time_lyapunov`; trials default B of ``x``, else 4.
+    k, trials, seed, tangent_transient, progress, qr_device
+        As in :func:`finite_time_lyapunov`; trials default B of ``x``, else 4. The run follows
+        the network's device and dtype.
     x : tensor (B, T, input_size), optional
         Network inputs; default zeros of length ``n_steps``.
 
@@ -245,6 +251,6 @@ def network_finite_time_lyapunov(
     result = finite_time_lyapunov(
         system, event=onset, window=window, inputs=inputs, k=min(count("k", k, minimum=1),
         system.dim), tangent_transient=tangent_transient, trials=trials, seed=seed,
-        progress=progress,
+        progress=progress, qr_device=qr_device,
     )  # fmt: skip
     return dataclasses.replace(result, metadata=metadata)

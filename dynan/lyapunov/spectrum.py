@@ -19,7 +19,15 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from dynan.errors import SystemError_
-from dynan.lyapunov._benettin import RECORDS, count, evolve, prepare, progress_options, t_interval
+from dynan.lyapunov._benettin import (
+    RECORDS,
+    count,
+    evolve,
+    prepare,
+    progress_options,
+    t_interval,
+)
+from dynan.lyapunov._benettin import qr_device as qr_device_for
 from dynan.results import Result
 
 __all__ = [
@@ -157,6 +165,7 @@ def lyapunov_spectrum(
     tangent_transient: int | None = None,
     confidence: float = 0.95,
     progress: bool = True,
+    qr_device: str = "auto",
 ) -> LyapunovSpectrum:
     """Top-k Lyapunov exponents by the QR method, averaged over trials run as one batch.
 
@@ -192,6 +201,10 @@ def lyapunov_spectrum(
         Level of the t-interval over trials.
     progress : bool
         Show a progress bar (after one second).
+    qr_device : {"auto", "cpu", "system"}
+        Where the QRs run; everything else runs on ``system.device``. "auto" (default): on
+        the CPU when the system is on a GPU and k ≤ 64 (small batched QRs are slow on CUDA),
+        else on the system's device (see :func:`dynan.lyapunov._benettin.qr_device`).
 
     Returns
     -------
@@ -216,6 +229,9 @@ def lyapunov_spectrum(
     which is the exact exponent of such a direction.
     Cost: (transient + n_steps) × B × (one step and a k-column Jacobian product, plus an
     O(dim k²) QR every ``qr_every`` steps) time; O(B dim k) memory plus O(B k) per record.
+    Devices: states, tangents and inputs live on ``system.device`` (starts and bases drawn on
+    the CPU from ``seed``, so a seed gives the same run on every device up to rounding); the
+    loop reads back to the host once per record block, never per step.
 
     References
     ----------
@@ -242,6 +258,7 @@ def lyapunov_spectrum(
     )
     system, x, tangents = setup.system, setup.x, setup.tangents
     qr_every = count("qr_every", qr_every, minimum=1)
+    qr_on = qr_device_for(qr_device, system.device, setup.k)
     tangent_transient = transient // 2 if tangent_transient is None else tangent_transient
     tangent_transient = count("tangent_transient", tangent_transient)
     if tangent_transient > transient:
@@ -251,7 +268,7 @@ def lyapunov_spectrum(
     if not 0 < confidence < 1:
         raise SystemError_(f"confidence must lie in (0, 1), got {confidence!r}")
     block = qr_every * max(1, math.ceil(n_steps / (qr_every * RECORDS)))
-    total = torch.zeros(setup.trials, setup.k, dtype=system.dtype)
+    total = torch.zeros(setup.trials, setup.k, dtype=system.dtype, device=system.device)
     records, record_steps = [], []
 
     def accumulate(done: int, logsum: Tensor) -> None:
@@ -269,21 +286,21 @@ def lyapunov_spectrum(
         x, _ = evolve(system, x, None, setup.inputs, start=0, steps=state_only, bar=bar)
         x, tangents = evolve(
             system, x, tangents, setup.inputs, start=state_only, steps=tangent_transient,
-            qr_every=qr_every, bar=bar,
+            qr_every=qr_every, bar=bar, qr_on=qr_on,
         )  # fmt: skip
         evolve(
             system, x, tangents, setup.inputs, start=transient, steps=n_steps,
-            qr_every=qr_every, block=block, on_block=accumulate, bar=bar,
+            qr_every=qr_every, block=block, on_block=accumulate, bar=bar, qr_on=qr_on,
         )  # fmt: skip
     scale = 1.0 if setup.dt is None else setup.dt
-    trial_exponents = (total / n_steps).numpy() / scale
+    trial_exponents = (total / n_steps).cpu().numpy() / scale
     low, high = t_interval(trial_exponents, confidence=confidence)
     return LyapunovSpectrum(
         exponents=trial_exponents.mean(axis=0),
         trial_exponents=trial_exponents,
         ci_low=low,
         ci_high=high,
-        running=torch.stack(records).numpy() / scale,
+        running=torch.stack(records).cpu().numpy() / scale,
         running_steps=np.asarray(record_steps, dtype=np.int64),
         confidence=float(confidence),
         units="nats/step" if setup.dt is None else "nats/time",
