@@ -214,7 +214,8 @@ def find_fixed_points(
     reference, starts = sample_starts(system, u_list, inits, n_inits, steps, gen)
     scale = reference_scale(reference)
     noise_std = noise * scale / math.sqrt(system.dim)
-    x = starts + noise_std * torch.randn(starts.shape, generator=gen, dtype=starts.dtype)
+    noise = torch.randn(starts.shape, generator=gen, dtype=starts.dtype)  # CPU: same on all
+    x = starts + noise_std * noise.to(starts.device)
     u = expand_inputs(u_list, x.shape[0])
     x, u, q = _search(system, x, u, scale, params, progress)
     keep = (q < tol_slow) & inliers(x, reference, outlier)
@@ -224,7 +225,9 @@ def find_fixed_points(
     x, u, q = x[keep], rows(u, keep), q[keep]
     values, vectors = spectrum(system, x, u, params["n_modes"], n_vectors)
     order = order_points(u, values, q)
-    x, u, q, values, vectors = x[order], rows(u, order), q[order], values[order], vectors[order]
+    values, vectors = values[order], vectors[order]
+    x, u, q = x.cpu(), None if u is None else u.cpu(), q.cpu()  # results are host arrays
+    x, u, q = x[order], rows(u, order), q[order]
     if u is None:
         u = x.new_zeros(x.shape[0], 0)
 
@@ -334,11 +337,11 @@ def _constant_inputs(system: DynamicalSystem, inputs: ArrayLike | None) -> Tenso
     """(M, input_dim) constant inputs, or None for an autonomous map."""
     m = system.input_dim
     if inputs is None:
-        return None if m == 0 else torch.zeros(1, m, dtype=system.dtype)
+        return None if m == 0 else torch.zeros(1, m, dtype=system.dtype, device=system.device)
     if m == 0:
         raise SystemError_(f"{system.name} takes no input (input_dim = 0), but inputs were given")
     u = torch.as_tensor(np.asarray(inputs, dtype=np.float64), dtype=system.dtype)
-    u = u[None] if u.ndim == 1 else u
+    u = (u[None] if u.ndim == 1 else u).to(system.device)
     if u.ndim != 2 or u.shape[1] != m or u.shape[0] == 0:
         raise SystemError_(
             f"inputs must have shape ({m},) or (M, {m}) for {system.name}, got "
@@ -355,7 +358,7 @@ def _probe_jacobian(system: DynamicalSystem, u_list: Tensor | None) -> None:
     x = check_state(system, state, where="initial state")
     u = None if u_list is None else u_list[:1]
     try:
-        jac = system.jvp(x, u, torch.ones(1, system.dim, 1, dtype=x.dtype))
+        jac = system.jvp(x, u, torch.ones(1, system.dim, 1, dtype=x.dtype, device=x.device))
     except SystemError_:
         raise
     except (NotImplementedError, RuntimeError, TypeError, AttributeError) as err:

@@ -101,7 +101,7 @@ def task_trajectories(
     if x is None:
         x = _task_inputs(system.network, n_sequences)
     x = torch.as_tensor(np.asarray(x, dtype=np.float64), dtype=system.dtype)
-    u = system.inputs(x)
+    u = system.inputs(x)  # on the network's device
     gen = torch.Generator().manual_seed(seed)
     return simulate(system, system.initial_state(x.shape[0], generator=gen), x.shape[1], u)
 
@@ -304,9 +304,9 @@ def network_starts(
     orbits = task_trajectories(system, x=x, n_sequences=n_sequences, seed=seed)
     pool = orbits[:, 1:].reshape(-1, system.dim)
     gen = torch.Generator().manual_seed(seed)
-    x = pool[torch.randperm(pool.shape[0], generator=gen)[:n_inits]]
+    x = pool[torch.randperm(pool.shape[0], generator=gen)[:n_inits].to(pool.device)]
     log_t = torch.rand(x.shape[0], generator=gen, dtype=torch.float64) * math.log(relax + 1)
-    when = (log_t.exp().floor().long() - 1).clamp(0, relax)
+    when = (log_t.exp().floor().long() - 1).clamp(0, relax).to(pool.device)
     centre = pool.mean(0)
     bound = _REGION * float((pool - centre).norm(dim=1).max())
     out, u_batch = x.clone(), constant.expand(x.shape[0], -1)

@@ -26,6 +26,9 @@ from dynan.system import DynamicalSystem
 
 __all__ = ["heteroclinic_connections"]
 
+#: Steps between the host's checks whether any orbit still runs (one device sync each).
+_CHECK_EVERY = 16
+
 
 def heteroclinic_connections(
     system: DynamicalSystem,
@@ -92,33 +95,48 @@ def heteroclinic_connections(
     steps = np.full(len(src), max_steps)
     length = np.zeros(len(src))
     if len(src) and len(stable):
-        same = _same_input(points.inputs[src], points.inputs[stable])
-        balls = _balls(points, stable, radius * scale)
-        x = torch.as_tensor(starts, dtype=system.dtype)
-        u = torch.as_tensor(points.inputs[src], dtype=system.dtype) if system.input_dim else None
-        targets = torch.as_tensor(points.states[stable], dtype=system.dtype)
-        live = np.ones(len(src), dtype=bool)
-        with torch.no_grad():
-            for t in tqdm(range(1, max_steps + 1), desc="skeleton", disable=not progress,
-                          leave=False):  # fmt: skip
-                idx = np.flatnonzero(live)
-                if not len(idx):
-                    break
-                new = system.step(x[idx], None if u is None else u[idx])
-                moved = (new - x[idx]).norm(dim=1).numpy()
-                x[idx] = new
-                length[idx] += moved
-                dist = torch.cdist(new, targets).numpy()
-                inside = (dist < balls[None]) & same[idx]
-                hit = inside.any(1)
-                target[idx[hit]] = stable[np.argmin(np.where(inside, dist, np.inf), 1)[hit]]
-                steps[idx[hit]] = t
-                stuck = ~np.isfinite(moved) | (moved < 1e-12 * scale)
-                live[idx[hit | stuck]] = False
+        put = {"dtype": system.dtype, "device": system.device}
+        same = torch.as_tensor(_same_input(points.inputs[src], points.inputs[stable]))
+        x = torch.as_tensor(starts, **put)
+        u = torch.as_tensor(points.inputs[src], **put) if system.input_dim else None
+        found = _follow(
+            system, x, u, torch.as_tensor(points.states[stable], **put),
+            torch.as_tensor(_balls(points, stable, radius * scale), **put), same.to(x.device),
+            torch.as_tensor(stable, device=x.device), scale, max_steps, progress,
+        )  # fmt: skip
+        target, steps, length = (t.cpu().numpy() for t in found)
     return Connections(
         source=src, target=target, mode=mode, sign=sign, steps=steps, length=length,
         eps=eps, radius=radius, max_steps=max_steps,
     )  # fmt: skip
+
+
+def _follow(system, x, u, targets, balls, same, stable, scale, max_steps, progress):
+    """(target, steps, length) of the orbits from x: all rows step together on the system's
+    device, stopped rows masked; the host reads whether any row still runs once every
+    :data:`_CHECK_EVERY` steps, never per step."""
+    n = x.shape[0]
+    live = torch.ones(n, dtype=torch.bool, device=x.device)
+    target = torch.full((n,), -1, dtype=torch.long, device=x.device)
+    steps = torch.full((n,), max_steps, dtype=torch.long, device=x.device)
+    length = torch.zeros(n, dtype=x.dtype, device=x.device)
+    with torch.no_grad():
+        for t in tqdm(range(1, max_steps + 1), desc="skeleton", disable=not progress,
+                      leave=False):  # fmt: skip
+            if t % _CHECK_EVERY == 1 and not live.any():
+                break
+            new = system.step(x, u)
+            moved = (new - x).norm(dim=1)
+            x = torch.where(live[:, None], new, x)
+            length = torch.where(live, length + moved, length)
+            dist = torch.cdist(new, targets)
+            inside = (dist < balls[None]) & same
+            hit = inside.any(1) & live
+            nearest = stable[torch.where(inside, dist, torch.inf).argmin(1)]
+            target = torch.where(hit, nearest, target)
+            steps = torch.where(hit, t, steps)
+            live &= ~(hit | ~torch.isfinite(moved) | (moved < 1e-12 * scale))
+    return target, steps, length
 
 
 def _starts(points: FixedPoints, offset: float):

@@ -86,7 +86,7 @@ def sample_starts(system, u_list, inits, n_inits, steps, gen) -> tuple[Tensor, T
         which = torch.randint(n_traj, (n_inits,), generator=gen)
         log_t = torch.rand(n_inits, generator=gen, dtype=torch.float64) * math.log(steps + 1)
         when = (log_t.exp().floor().long() - 1).clamp(0, steps)
-        starts.append(orbits[which, when])
+        starts.append(orbits[which.to(orbits.device), when.to(orbits.device)])
     return torch.cat(pools), torch.cat(starts)
 
 
@@ -169,7 +169,7 @@ def levenberg_marquardt(
     per active row, O(d³); memory O(chunk · d²) with chunks of at most 128 MiB of Jacobians.
     """
     dim = system.dim
-    eye = torch.eye(dim, dtype=x.dtype)
+    eye = torch.eye(dim, dtype=x.dtype, device=x.device)
 
     def linearise(xc, uc):
         f, jac = system.step_and_jvp(xc, uc, eye.expand(len(xc), dim, dim))
@@ -238,8 +238,8 @@ def _damped_step(system, x, u, q, mu, normal, rhs, to_step, tries=4):
     """
     scale = normal.diagonal(dim1=1, dim2=2).mean(1) + 1e-300
     x, q, mu = x.clone(), q.clone(), mu.clone()
-    done = torch.zeros(len(q), dtype=torch.bool)
-    first = torch.zeros(len(q), dtype=torch.bool)
+    done = torch.zeros(len(q), dtype=torch.bool, device=q.device)
+    first = torch.zeros(len(q), dtype=torch.bool, device=q.device)
     for k in range(tries):
         sel = (~done).nonzero()[:, 0]
         if sel.numel() == 0:
@@ -265,7 +265,7 @@ def adam_descent(system, x, u, *, max_iter, lr, tol_q, progress) -> tuple[Tensor
     x = x.clone().requires_grad_(True)
     opt = torch.optim.Adam([x], lr=lr)
     best, since = math.inf, 0
-    done = torch.zeros(x.shape[0], dtype=torch.bool)
+    done = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
     for _ in tqdm(range(max_iter), desc="Adam", disable=not progress, leave=False):
         q = q_values(system, x, u)
         done |= (q < tol_q).detach()
@@ -311,19 +311,22 @@ def _arnoldi(system, x, u, m) -> tuple[Tensor, Tensor, Tensor]:
 
 # -- dedup, outliers, spectrum ---------------------------------------------------------------
 def unique_points(x: Tensor, u: Tensor | None, q: Tensor, tol: float) -> Tensor:
-    """Indices of the points kept by greedy dedup in (x, u): lowest q first. O(C K (d + m))."""
-    z = x if u is None else torch.cat([x, u], 1)
+    """Indices of the points kept by greedy dedup in (x, u): lowest q first. O(C K (d + m)).
+
+    The greedy loop reads a distance per candidate, so it runs on a CPU copy (one transfer,
+    not one per candidate, for a system on a GPU); the indices come back on x's device."""
+    z = (x if u is None else torch.cat([x, u], 1)).cpu()
     kept: list[int] = []
-    for i in torch.argsort(q).tolist():
+    for i in torch.argsort(q.cpu()).tolist():
         if kept and float(torch.cdist(z[i : i + 1], z[kept]).min()) < tol:
             continue
         kept.append(i)
-    return torch.tensor(kept, dtype=torch.long)
+    return torch.tensor(kept, dtype=torch.long, device=x.device)
 
 
 def inliers(x: Tensor, reference: Tensor, outlier: float | None) -> Tensor:
     if outlier is None or x.shape[0] == 0:
-        return torch.ones(x.shape[0], dtype=torch.bool)
+        return torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
     centre = reference.mean(0)
     radius = float((reference - centre).norm(dim=1).max())
     return (x - centre).norm(dim=1) <= outlier * max(radius, 1e-12)
@@ -337,7 +340,7 @@ def spectrum(system, x, u, n_modes, n_vectors) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros((0, n_modes), complex), np.zeros((0, dim, k), complex)
     if dim <= DENSE_LIMIT:
         with torch.no_grad():
-            jac = system.jacobian(x, u).numpy()
+            jac = system.jacobian(x, u).cpu().numpy()  # LAPACK's geev: no GPU eig in torch
         values, vectors = np.linalg.eig(jac)
     else:
         values, vectors = _arpack(system, x, u, n_modes)
@@ -361,7 +364,7 @@ def _arpack(system, x, u, n_modes) -> tuple[np.ndarray, np.ndarray]:
 
         def matvec(v, xi=xi, ui=ui):
             t = torch.as_tensor(np.asarray(v, dtype=np.float64).reshape(1, dim, 1))
-            return system.jvp(xi, ui, t.to(x.dtype))[0, :, 0].numpy()
+            return system.jvp(xi, ui, t.to(xi.device, x.dtype))[0, :, 0].cpu().numpy()
 
         op = LinearOperator((dim, dim), matvec=matvec, dtype=np.float64)
         try:
@@ -374,7 +377,7 @@ def _arpack(system, x, u, n_modes) -> tuple[np.ndarray, np.ndarray]:
 
 def order_points(u: Tensor | None, values: np.ndarray, q: Tensor) -> np.ndarray:
     """Sort by input (lexicographic), then number of unstable directions, then q."""
-    keys = [q.numpy(), (np.abs(values) >= 1).sum(1)]
+    keys = [q.cpu().numpy(), (np.abs(values) >= 1).sum(1)]
     if u is not None:
-        keys += [u[:, j].numpy() for j in reversed(range(u.shape[1]))]
+        keys += [u[:, j].cpu().numpy() for j in reversed(range(u.shape[1]))]
     return np.lexsort(keys) if len(q) else np.zeros(0, dtype=int)
