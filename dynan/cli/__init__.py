@@ -27,6 +27,7 @@ COMMANDS = {
     "cka": "cka",
     "report": "report",
     "compare": "compare",
+    "sweep": "sweep",
 }
 
 

@@ -1,0 +1,203 @@
+"""The task engine of sweeps, reports and training grids: independent calls on Dask distributed.
+
+:func:`run_tasks` maps a function over items on a Dask cluster and gives back one
+:class:`TaskRun` per item, in order: the value, or the one-line error of a call that raised or
+whose worker died more often than Dask allows. :func:`cluster` opens the client: an embedded
+``LocalCluster`` of ``workers`` processes with one thread each (nothing to start), a running
+scheduler by address (``dask scheduler`` + ``dask worker``), or a cluster object the caller
+made (``dask_jobqueue.SLURMCluster``, a ``LocalCluster``) or a ``distributed.Client``.
+
+Fault tolerance is Dask's: a task whose worker process dies is rerun on another worker
+(up to ``distributed.scheduler.allowed-failures`` times, default 3, then ``KilledWorker``,
+reported here as that item's error); an exception inside a call fails that item only.
+
+Functions and items travel to workers by cloudpickle (Dask's transport between processes of
+one job; nothing is unpickled from files). Functions must be importable module-level names so
+that workers import them rather than receive their code.
+
+References
+----------
+Rocklin, M. (2015). Dask: parallel computation with blocked algorithms and task scheduling.
+Proc. 14th Python in Science Conf., 130–136. Dask distributed documentation, "Resilience".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tqdm.auto import tqdm
+
+__all__ = ["Scheduler", "TaskRun", "cluster", "describe_error", "run_tasks"]
+
+#: What ``scheduler=`` accepts: None (an embedded LocalCluster), an address such as
+#: ``"tcp://10.0.0.5:8786"``, a ``distributed.Client``, or a cluster object (``LocalCluster``,
+#: ``dask_jobqueue.SLURMCluster``, ...).
+Scheduler = Any
+
+
+@dataclass(frozen=True)
+class TaskRun:
+    """The outcome of one call: ``value`` (None when it failed) and ``error`` ("" when not)."""
+
+    label: str
+    value: Any = None
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+
+def describe_error(err: BaseException) -> str:
+    """One line: ``Type: message`` (a ``KilledWorker`` says the worker died)."""
+    name = type(err).__name__
+    if name == "KilledWorker":
+        return f"KilledWorker: the worker running this task died too often ({err})"
+    text = str(err).strip().splitlines()
+    return f"{name}: {text[0]}" if text else name
+
+
+def default_workers() -> int:
+    """The cores this process may use (``os.sched_getaffinity``), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@contextlib.contextmanager
+def cluster(scheduler: Scheduler = None, *, workers: int | None = None) -> Iterator[Any]:
+    """A ``distributed.Client``: embedded, connected to ``scheduler``, or the one given.
+
+    Parameters
+    ----------
+    scheduler : None, str, Client or cluster object
+        None starts a ``LocalCluster`` (processes, one thread each, no dashboard) and closes
+        it on exit; a string is a scheduler address; a ``Client`` is used as it is (not closed);
+        a cluster object (anything with ``scheduler_address``) gets a client closed on exit.
+    workers : int, optional
+        Processes of the embedded cluster (default: the cores this process may use); ignored
+        when connecting elsewhere.
+
+    Raises
+    ------
+    ValueError
+        ``workers`` below 1.
+    OSError
+        No scheduler answers at the address (after the ``distributed.comm.timeouts.connect``
+        timeout).
+    """
+    from distributed import Client, LocalCluster
+
+    if workers is not None and (not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    if isinstance(scheduler, Client):
+        yield scheduler
+        return
+    if scheduler is None:
+        local = LocalCluster(
+            n_workers=workers or default_workers(),
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
+        with local, Client(local) as client:
+            yield client
+        return
+    with Client(scheduler) as client:
+        yield client
+
+
+def run_tasks(
+    function: Callable[[Any], Any],
+    items: Sequence[Any],
+    *,
+    labels: Sequence[str] | None = None,
+    scheduler: Scheduler = None,
+    workers: int | None = None,
+    progress: bool = True,
+    desc: str = "dynan",
+    on_result: Callable[[int, TaskRun], None] | None = None,
+    initial: int = 0,
+) -> list[TaskRun]:
+    """``function(item)`` for every item on a Dask cluster; one :class:`TaskRun` per item.
+
+    Parameters
+    ----------
+    function : callable
+        A module-level function (workers import it); one argument, the item.
+    items : sequence
+        Arguments, one task each (sent to workers by cloudpickle: small records, paths).
+    labels : sequence of str, optional
+        A name per item for errors and the progress bar (default: the index).
+    scheduler, workers
+        Where to run: see :func:`cluster`.
+    progress : bool
+        One bar: tasks done / total, with the number failed.
+    desc : str
+        The bar's label.
+    on_result : callable, optional
+        ``on_result(index, run)`` in this process as each task finishes (in completion order),
+        e.g. to write a partial table; its exceptions propagate.
+    initial : int
+        Tasks already done before these (e.g. read from a cache): the bar starts there.
+
+    Returns
+    -------
+    list of TaskRun
+        In the order of ``items``.
+
+    Notes
+    -----
+    Cost: the calls themselves divided among the workers, plus Dask's overhead (about 1 ms a
+    task) and, for the embedded cluster, its start (one to a few seconds: each worker process
+    imports what the function needs). A task that raises is not retried (the error is the
+    answer); one whose worker died is rerun by Dask on another worker. With no items no
+    cluster is started.
+
+    Examples
+    --------
+    >>> runs = run_tasks(abs, [-1, 2], workers=1, progress=False)  # doctest: +SKIP
+    >>> [r.value for r in runs]  # doctest: +SKIP
+    [1, 2]
+    """
+    items = list(items)
+    labels = [str(i) for i in range(len(items))] if labels is None else list(labels)
+    if len(labels) != len(items):
+        raise ValueError(f"{len(labels)} labels for {len(items)} items")
+    runs: list[TaskRun | None] = [None] * len(items)
+    if not items:
+        return []
+    from distributed import as_completed
+
+    bar = tqdm(
+        total=initial + len(items), initial=initial, desc=desc, unit="task", disable=not progress
+    )
+    failed = 0
+    try:
+        with cluster(scheduler, workers=workers) as client:
+            futures = client.map(function, items, pure=False)
+            index = {f.key: i for i, f in enumerate(futures)}
+            for future in as_completed(futures):
+                i = index[future.key]
+                try:
+                    run = TaskRun(labels[i], value=future.result())
+                except Exception as err:  # a failed call or a dead worker: this item only
+                    run = TaskRun(labels[i], error=describe_error(err))
+                runs[i] = run
+                failed += not run.ok
+                bar.update(1)
+                if failed:
+                    bar.set_postfix_str(f"{failed} failed", refresh=False)
+                if on_result is not None:
+                    on_result(i, run)
+                future.release()
+    finally:
+        bar.close()
+    return [r for r in runs if r is not None]
