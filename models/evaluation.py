@@ -49,10 +49,13 @@ def evaluate(
     was_training = model.training
     model.eval()
     gen = torch.Generator().manual_seed(seed)
-    dtype = next(model.parameters()).dtype
+    dtype, device = next(model.parameters()).dtype, next(model.parameters()).device
     total_loss, correct, count = 0.0, 0.0, 0
     for x, y in split.batches(batch_size):
+        # perturbations drawn on the CPU (the same noise on every device), then moved
         x, drive = perturbation.apply(x.to(dtype), model.hidden_size, generator=gen)
+        x, y = x.to(device), y.to(device)
+        drive = None if drive is None else drive.to(device)
         out = model(x, drive).logits
         y = y.to(out.dtype) if objective == "regress" else y
         k = x.shape[0]

@@ -21,6 +21,7 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -284,6 +285,8 @@ def compare_checkpoints(
     threshold: float = 0.5,
     seed: int = 0,
     progress: bool = False,
+    device: Any = "cpu",
+    dtype: Any = None,
 ) -> CKAComparison:
     """:func:`compare_representations` of checkpoints' hidden states on their task's test inputs.
 
@@ -298,6 +301,9 @@ def compare_checkpoints(
         Use the first ``examples`` test inputs (all by default).
     preset, threshold, seed, progress
         As in :func:`compare_representations`.
+    device, dtype
+        Where and in which precision paths are loaded and run (default the CPU, float64);
+        the states come back to the host in float64 and every CKA sum is float64 either way.
 
     Raises
     ------
@@ -334,7 +340,10 @@ def compare_checkpoints(
             f"need at least two checkpoints to compare, got {len(checkpoints)}"
             + (f" ({checkpoints[0]})" if checkpoints else "")
         )
-    nets = [c if isinstance(c, nn.Module) else load(c, dtype=torch.float64) for c in checkpoints]
+    dtype = torch.float64 if dtype is None else dtype
+    nets = [
+        c if isinstance(c, nn.Module) else load(c, dtype=dtype, device=device) for c in checkpoints
+    ]
     specs = []
     for source, net in zip(checkpoints, nets, strict=True):
         info = getattr(net, "checkpoint", None)

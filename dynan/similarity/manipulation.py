@@ -122,8 +122,9 @@ def _target(target: str | Any, before: np.ndarray) -> np.ndarray:
 
 
 def _predictions(net: nn.Module, x: Tensor) -> Tensor:
+    weight = next(net.parameters())
     with torch.no_grad():
-        return net(x.to(next(net.parameters()).dtype)).logits
+        return net(x.to(weight.device, weight.dtype)).logits
 
 
 def manipulate_cka_map(
@@ -229,7 +230,8 @@ def manipulate_cka_map(
 
     before = full_map(tuned)
     goal = _target(target, before)
-    goal_t = torch.as_tensor(goal, dtype=torch.float32)
+    device = next(tuned.parameters()).device  # the run follows the model's device
+    goal_t = torch.as_tensor(goal, dtype=torch.float32, device=device)
     acc_before = accuracy(tuned)
     opt = torch.optim.Adam(tuned.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
@@ -238,7 +240,7 @@ def manipulate_cka_map(
     tuned.train()
     bar = tqdm(range(iterations), desc="CKA-map manipulation", disable=not progress)
     for it in bar:
-        xb = x_train[torch.randint(0, x_train.shape[0], (batch_size,), generator=gen)]
+        xb = x_train[torch.randint(0, x_train.shape[0], (batch_size,), generator=gen)].to(device)
         with torch.no_grad():
             orig = original(xb).logits
             ref_h = reference(xb, return_trajectories=True).hidden[:, idx]
@@ -291,9 +293,11 @@ def manipulate_checkpoint(
     checkpoint: str | os.PathLike,
     *,
     reference: str | os.PathLike | None = None,
+    device: Any = "cpu",
     **options: Any,
 ) -> ManipulationResult:
-    """:func:`manipulate_cka_map` on a checkpoint and its own task (reference: another one).
+    """:func:`manipulate_cka_map` on a checkpoint and its own task (reference: another one),
+    both loaded on ``device`` (the fine-tuning runs there).
 
     Examples
     --------
@@ -302,10 +306,10 @@ def manipulate_checkpoint(
     from dynan.checkpoint import load
     from dynan_models.tasks import load_task
 
-    net = load(checkpoint)
+    net = load(checkpoint, device=device)
     if not net.checkpoint.task:
         raise SimilarityError(f"{checkpoint}: no task spec in the checkpoint")
-    ref = None if reference is None else load(reference)
+    ref = None if reference is None else load(reference, device=device)
     if ref is not None and ref.checkpoint.task != net.checkpoint.task:
         raise SimilarityError(
             f"{checkpoint} and {reference} were trained on different tasks "

@@ -154,13 +154,13 @@ def network_representations(
     if not include:
         raise SimilarityError(f"include is empty; choose from {INCLUDE}")
     check_positive(batch_size, "batch_size", integer=True)
-    dtype = next(net.parameters()).dtype
-    x = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x).to(dtype)
+    dtype, device = next(net.parameters()).dtype, next(net.parameters()).device
+    x = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x).to(device, dtype)
     if x.ndim != 3 or x.shape[-1] != net.input_size:
         raise SimilarityError(
             f"inputs must have shape (examples, time, {net.input_size}), got {tuple(x.shape)}"
         )
-    d = None if drive is None else torch.as_tensor(np.asarray(drive)).to(dtype)
+    d = None if drive is None else torch.as_tensor(np.asarray(drive)).to(device, dtype)
     if d is not None and tuple(d.shape) != (*x.shape[:2], net.hidden_size):
         raise SimilarityError(
             f"drive must have shape {(*x.shape[:2], net.hidden_size)}, got {tuple(d.shape)}"
