@@ -10,7 +10,9 @@ perturbation, and the metrics are stored in the checkpoint config.
 from __future__ import annotations
 
 import copy
+import math
 import shlex
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -76,8 +78,12 @@ class TrainConfig:
             "--patience", str(self.patience),
             "--out", self.out,
         ]  # fmt: skip
-        if "bits" in self.task:
-            parts[5:5] = ["--bits", str(self.task["bits"])]
+        task_options = [
+            (f"--{key.replace('_', '-')}", str(self.task[key]))
+            for key in ("bits", "downsample", "train_size", "val_size", "test_size")
+            if key in self.task
+        ]
+        parts[5:5] = [word for option in task_options for word in option]
         if self.architecture == "arun":
             parts[parts.index("--epochs") : parts.index("--epochs")] = [
                 "--controller-size",
@@ -115,15 +121,19 @@ def train(
     model: RecurrentNetwork | None = None,
     start_epoch: int = 0,
     progress: bool = True,
+    device: str | torch.device = "cpu",
 ) -> TrainResult:
     """Train per ``cfg``; ``model``/``start_epoch`` resume from a loaded checkpoint.
+
+    ``device``: where the network trains (float32); it is built and shuffled from seeds on the
+    CPU, so a seed gives the same initial weights and batch order on every device.
 
     Cost per epoch: one forward/backward pass over the training split plus a validation pass,
     O(n T (N² + N G²)) for ARUN, O(n T N²) otherwise.
     """
     task = load_task(cfg.task)
     model = build_for_task(cfg, task) if model is None else model
-    model.float().train()
+    model.to(device).float().train()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
         opt, mode="min", factor=cfg.factor, patience=cfg.patience
@@ -156,7 +166,16 @@ def train(
         for epoch in bar:
             gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
             total, correct, count = 0.0, 0.0, 0
+            inner = tqdm(
+                total=math.ceil(len(task.train) / cfg.batch_size),
+                desc=f"epoch {epoch + 1}",
+                unit="batch",
+                leave=False,
+                disable=not progress,
+                mininterval=0.5 if sys.stderr.isatty() else 30.0,  # a log file: a line in 30 s
+            )
             for x, y in task.train.batches(cfg.batch_size, generator=gen):
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
                 out = model(x).logits
                 loss = loss_fn(task.objective, out, y)
                 opt.zero_grad()
@@ -168,6 +187,11 @@ def train(
                 total += float(loss.detach()) * k
                 correct += float(accuracy(task.objective, out.detach(), y)) * k
                 count += k
+                inner.update(1)
+                inner.set_postfix(
+                    loss=f"{total / count:.3f}", acc=f"{correct / count:.3f}", refresh=False
+                )
+            inner.close()
             val_loss, val_acc = evaluate(model, task.val, task.objective)
             sched.step(val_loss)
             record = {
