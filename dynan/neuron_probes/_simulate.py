@@ -82,7 +82,7 @@ def _masked_copy(network: RecurrentNetwork, connectivity: str) -> RecurrentNetwo
         rows = _neuron_of_row(weight.shape[0], net.hidden_size)
         keep = rows[:, None] == torch.arange(net.hidden_size)[None, :]
         with torch.no_grad():
-            weight.mul_(keep.to(weight.dtype) if connectivity == "isolated" else 0.0)
+            weight.mul_(keep.to(weight) if connectivity == "isolated" else 0.0)
     return net
 
 
@@ -94,13 +94,13 @@ def _private_projection(net: RecurrentNetwork, x: Tensor, drive: Tensor) -> Tens
     c_r the drive gain of the row (1 for Elman networks; the candidate gate only for GRU/LSTM).
     """
     dim, hidden = net.input_size, net.hidden_size
-    zero = torch.zeros(1, 1, dim, dtype=torch.float64)
+    zero = torch.zeros(1, 1, dim, dtype=torch.float64, device=x.device)
     with torch.no_grad():
         bias = net.input_projection(zero)[0, 0]
         weight = net.input_projection(torch.ones_like(zero))[0, 0] - bias
-        gain = net.input_projection(zero, torch.ones(1, 1, hidden, dtype=torch.float64))[0, 0]
+        gain = net.input_projection(zero, zero.new_ones(1, 1, hidden))[0, 0]
         gain = gain - bias
-    rows = _neuron_of_row(bias.shape[0], hidden)
+    rows = _neuron_of_row(bias.shape[0], hidden).to(x.device)
     return weight * x[..., rows] + bias + gain * drive[..., rows]
 
 
@@ -115,16 +115,16 @@ def simulate_probe(
     """Run the probe: private inputs x (B, T, N) and drives (B, T, N) → trajectories.
 
     Cost: T steps of the network's own recurrence on B sequences (ARUN: O(B N G²) per step),
-    memory O(B T N).
+    memory O(B T N). Runs in float64 on the network's device; the trajectories come back to
+    the host once, after the loop.
     """
     net = _masked_copy(check_network(network), connectivity)
-    inp = _private_projection(
-        net, torch.as_tensor(x, dtype=torch.float64), torch.as_tensor(drive, dtype=torch.float64)
-    )
+    put = {"dtype": torch.float64, "device": _recurrent_weight(net).device}
+    inp = _private_projection(net, torch.as_tensor(x, **put), torch.as_tensor(drive, **put))
     batch, steps = inp.shape[:2]
     hidden, ns, ss = [], [], []
     with torch.no_grad():
-        state = net.initial_state(batch, dtype=torch.float64)
+        state = net.initial_state(batch, dtype=torch.float64, device=inp.device)
         for t in tqdm(
             range(steps), desc=f"probe ({connectivity})", disable=not progress, leave=False
         ):
@@ -135,11 +135,11 @@ def simulate_probe(
             if shape is not None:
                 ns.append(torch.broadcast_to(shape[0].detach(), h.shape))
                 ss.append(torch.broadcast_to(shape[1].detach(), h.shape))
-    h = torch.stack(hidden, 1).numpy()
+    h = torch.stack(hidden, 1).cpu().numpy()
     if not np.isfinite(h).all():
         raise ProbeError(f"the probed network ({connectivity}) produced non-finite activity")
     return Trajectories(
         hidden=h,
-        n=torch.stack(ns, 1).numpy() if ns else None,
-        s=torch.stack(ss, 1).numpy() if ss else None,
+        n=torch.stack(ns, 1).cpu().numpy() if ns else None,
+        s=torch.stack(ss, 1).cpu().numpy() if ss else None,
     )
