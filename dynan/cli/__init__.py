@@ -21,6 +21,7 @@ __all__ = ["main"]
 COMMANDS = {
     "train": "train",
     "evaluate": "evaluate",
+    "import": "import_",
     "lyapunov": "lyapunov",
     "fixed-points": "fixed_points",
     "fractional": "fractional",

@@ -1,0 +1,150 @@
+"""Reading a trained model's weights safely: a ``torch.save`` file or a safetensors state dict.
+
+A ``torch.save`` file is a pickle. It is read ONLY with ``torch.load(weights_only=True)``, whose
+unpickler accepts tensors and plain containers and refuses every other global before anything is
+constructed, so a file that would need to unpickle anything else is refused and nothing in it
+runs. A safetensors file holds no code at all. Training scripts wrap the state dict with other
+entries; the one under ``state_dict`` (PyTorch Lightning, the seed paper's ``e_{epoch}.pth.tar``),
+``model_state_dict`` or ``model`` is taken.
+
+References
+----------
+PyTorch documentation, ``torch.load`` (``weights_only=True``) and "Saving and loading models";
+the safetensors format (Hugging Face).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import struct
+import warnings
+import zipfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors_bytes
+from torch import Tensor
+
+from dynan.errors import CheckpointError
+
+__all__ = ["WRAPPER_KEYS", "read_state_dict"]
+
+#: Keys under which training scripts store the state dict beside optimizer state, epoch, ...
+WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")
+
+
+def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, Tensor], str | None]:
+    """The state dict in ``path`` and the key it was found under (None at the top level).
+
+    Parameters
+    ----------
+    path : a ``torch.save`` file (zip or legacy) or a ``.safetensors`` file.
+
+    Returns
+    -------
+    (state, wrapper)
+        ``state`` maps parameter names to CPU tensors; ``wrapper`` is the key of
+        :data:`WRAPPER_KEYS` it sat under, or None.
+
+    Raises
+    ------
+    CheckpointError
+        For a missing or unreadable file, a pickle that needs anything but tensors and plain
+        containers (refused, never run), or a file without a state dict, each in one line.
+
+    Notes
+    -----
+    One read of the file: O(size) time and memory.
+
+    Examples
+    --------
+    >>> import torch, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.pt")
+    >>> torch.save({"epoch": 3, "state_dict": torch.nn.GRU(1, 2).state_dict()}, path)
+    >>> state, wrapper = read_state_dict(path)
+    >>> wrapper, sorted(state)[:2]
+    ('state_dict', ['bias_hh_l0', 'bias_ih_l0'])
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    with open(path, "rb") as fh:
+        head = fh.read(9)
+    if _looks_like_safetensors(head):
+        obj = _read_safetensors(path)
+    else:
+        obj = _torch_load(path)
+    return _unwrap(path, obj)
+
+
+def _looks_like_safetensors(head: bytes) -> bool:
+    if len(head) < 9:
+        return False
+    (length,) = struct.unpack("<Q", head[:8])
+    return 2 <= length <= 100 * 2**20 and head[8:9] == b"{"
+
+
+def _read_safetensors(path: Path) -> dict[str, Tensor]:
+    try:
+        return load_safetensors_bytes(path.read_bytes())
+    except SafetensorError as err:
+        raise CheckpointError(f"{path}: corrupt safetensors file ({err})") from err
+
+
+def _torch_load(path: Path) -> object:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # protocol notes of the weights-only unpickler
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(
+            f"{path}: refused: reading it would unpickle {_what(err)}; dynan reads only tensors "
+            "and plain containers (torch.load(weights_only=True)) and ran nothing in the file"
+        ) from err
+    except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, OSError) as err:
+        raise CheckpointError(
+            f"{path}: not a readable torch.save or safetensors file ({_first_line(err)})"
+        ) from err
+
+
+def _what(err: Exception) -> str:
+    """The refused object named in a weights-only unpickling error, for the one-line message."""
+    text = str(err)
+    found = re.search(r"GLOBAL ([\w.]+)", text)
+    if found:
+        return f"the global {found.group(1)}"
+    return "Python objects other than tensors and plain containers"
+
+
+def _first_line(err: Exception) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[0][:200] if lines else type(err).__name__
+
+
+def _is_state_dict(obj: object) -> bool:
+    return (
+        isinstance(obj, dict)
+        and bool(obj)
+        and all(isinstance(k, str) and isinstance(v, Tensor) for k, v in obj.items())
+    )
+
+
+def _unwrap(path: Path, obj: object) -> tuple[dict[str, Tensor], str | None]:
+    if _is_state_dict(obj):
+        return {k: v.detach().cpu() for k, v in obj.items()}, None
+    if isinstance(obj, dict):
+        for key in WRAPPER_KEYS:
+            if _is_state_dict(obj.get(key)):
+                return {k: v.detach().cpu() for k, v in obj[key].items()}, key
+        keys = ", ".join(repr(k) for k in list(obj)[:12])
+        raise CheckpointError(
+            f"{path}: no state dict found: the file holds a dict with keys {keys}, and none "
+            f"of {', '.join(WRAPPER_KEYS)} is a dict of tensors"
+        )
+    raise CheckpointError(
+        f"{path}: no state dict found: the file holds a {type(obj).__name__}, not a dict of "
+        "tensors (save model.state_dict(), not the model)"
+    )
