@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dynan.cli._device import add_device_arguments, resolve_device, resolve_dtype
+
 if TYPE_CHECKING:
     from dynan.similarity import CKAComparison
 
@@ -60,6 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=1.0,
         help="manipulation: weight λ of the map loss (default: 1)",
     )
+    add_device_arguments(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -98,6 +101,7 @@ def _manipulate(args: argparse.Namespace, out: Path) -> int:
         iterations=args.iterations,
         seed=args.seed,
         progress=not args.no_progress,
+        device=resolve_device(args.device),
     )
     prefix = f"{Path(args.checkpoints[0]).stem}-manipulation-{args.manipulate}"
     result.to_json(out / f"{prefix}.json")
@@ -136,6 +140,8 @@ def run(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         seed=args.seed,
         progress=not args.no_progress,
+        device=resolve_device(args.device),
+        dtype=resolve_dtype(args.dtype),
     )
     written = [out / "cka.json", out / "cka-graph.json"]
     result.to_json(written[0], indent=1)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from dynan.cli._device import add_device_arguments, resolve_device
+
 HELP = "print test accuracy of checkpoints, clean and under each perturbation"
 
 
@@ -12,6 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoints", nargs="+", metavar="CKPT")
     parser.add_argument("--data", default="data", help="mnist: folder with the IDX files")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_device_arguments(parser, dtype=False)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -20,9 +23,10 @@ def run(args: argparse.Namespace) -> int:
     from dynan_models.perturbations import PERTURBATIONS
     from dynan_models.tasks import load_task
 
+    device = resolve_device(args.device)
     rows = {}
     for path in args.checkpoints:
-        net = load(path)
+        net = load(path, device=device)
         if not net.checkpoint.task:
             raise ValueError(f"{path}: the checkpoint records no task to evaluate on")
         spec = dict(net.checkpoint.task)

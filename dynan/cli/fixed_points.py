@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dynan.cli._device import add_device_arguments, resolve_device, resolve_dtype
+
 HELP = "Fixed points, slow points and their heteroclinic skeleton for checkpoints, with figures"
 
 
@@ -37,6 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--inits", type=int, default=256, help="starting states (default 256)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the starts")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
+    add_device_arguments(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -57,11 +60,12 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, name) < 1:
             raise ValueError(f"--{name} must be >= 1, got {getattr(args, name)}")
     torch.set_num_threads(args.threads)
+    device, dtype = resolve_device(args.device), resolve_dtype(args.dtype)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     progress = not args.no_progress
     for path in args.checkpoints:
-        net = load(path, dtype=torch.float64)
+        net = load(path, dtype=dtype, device=device)
         if not net.checkpoint.task:
             raise ValueError(f"{path} records no task: its test inputs seed the search")
         if args.controller and not isinstance(net, ARUN):
@@ -81,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
             progress=progress,
         )
         system = network_system(net, mode=mode)
-        orbits = task_trajectories(system, n_sequences=args.sequences, seed=args.seed).numpy()
+        orbits = task_trajectories(system, n_sequences=args.sequences, seed=args.seed)
+        orbits = orbits.cpu().numpy()
         _write(result, out, f"{Path(path).stem}-fixed-points-{mode}", path, orbits)
         if args.controller:
             controller = controller_fixed_points(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dynan.cli._device import add_device_arguments, resolve_device
+
 HELP = "fractional order of isolated and intact neurons, gain scaling, example fits"
 
 
@@ -27,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="sign convention: stimulus = Geadah et al. (default), response = Lundstrom et al.",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of inputs and bootstrap")
+    add_device_arguments(parser, dtype=False)  # the probes run in float64 on any device
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -37,10 +40,11 @@ def run(args: argparse.Namespace) -> int:
     from dynan.neuron_probes import fractional_analysis
     from dynan.report.fractional_figures import save_fractional_figures
 
+    device = resolve_device(args.device)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for path in args.checkpoints:
-        net = load(path, dtype=torch.float64)
+        net = load(path, dtype=torch.float64, device=device)
         result = fractional_analysis(
             net,
             preset=args.preset,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dynan.cli._device import add_device_arguments, resolve_device, resolve_dtype
+
 HELP = "Lyapunov spectrum of checkpoints (joint or frozen shape parameters), with figures"
 
 
@@ -40,6 +42,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=1,
         help="torch threads; the method is a chain of small ops, one is usually fastest",
     )
+    add_device_arguments(parser)
+    parser.add_argument(
+        "--qr-device",
+        choices=("auto", "cpu", "system"),
+        default="auto",
+        help="where the QRs run: auto (default: the CPU for a GPU run with k <= 64, where small "
+        "batched QRs are faster), cpu, or system (the --device)",
+    )
     parser.add_argument(
         "--no-figures", action="store_true", help="write the JSON results only (no PNG figures)"
     )
@@ -58,10 +68,11 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, name) < minimum:
             raise ValueError(f"--{name} must be >= {minimum}, got {getattr(args, name)}")
     torch.set_num_threads(args.threads)
+    device, dtype = resolve_device(args.device), resolve_dtype(args.dtype)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for path in args.checkpoints:
-        net = load(path, dtype=torch.float64)
+        net = load(path, dtype=dtype, device=device)
         result = network_lyapunov(
             net,
             mode=args.mode,
@@ -72,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
             trials=args.trials,
             seed=args.seed,
             progress=not args.no_progress,
+            qr_device=args.qr_device,
         )
         prefix = f"{Path(path).stem}-lyapunov-{result.metadata['mode']}"
         json_path = out / f"{prefix}.json"
