@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from dynan.cli._device import add_device_arguments, configure_training, resolve_device
 from dynan_models import ARCHITECTURES
 from dynan_models.tasks import TASKS
 from dynan_models.training import TrainConfig, train
@@ -28,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--patience", type=int, default=4, help="ReduceLROnPlateau patience")
     parser.add_argument("--resume", metavar="CKPT", help="continue training this checkpoint")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    add_device_arguments(parser, dtype=False, training=True)  # training is float32
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--out", required=True, help="checkpoint path (.safetensors)")
 
@@ -50,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     if not args.out.endswith(".safetensors"):
         raise ValueError(f"--out must end in .safetensors, got {args.out!r}")
+    device = resolve_device(args.device)
+    configure_training(device, tf32=args.tf32, deterministic=args.deterministic)
     model, start_epoch, task = None, 0, _task_spec(args)
     if args.resume:
         from dynan.checkpoint import load
@@ -76,7 +80,9 @@ def run(args: argparse.Namespace) -> int:
         patience=args.patience,
     )
     try:
-        result = train(cfg, model=model, start_epoch=start_epoch, progress=not args.quiet)
+        result = train(
+            cfg, model=model, start_epoch=start_epoch, progress=not args.quiet, device=device
+        )
     except KeyboardInterrupt as err:
         print(f"dynan train: {err or 'interrupted'}")
         return 130
