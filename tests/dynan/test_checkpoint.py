@@ -360,3 +360,166 @@ def test_corrupt_header_offsets(tmp_path):
     path = tmp_path / "offsets.safetensors"
     path.write_bytes(struct.pack("<Q", len(text)) + text + bytes(blob[8 + length :]))
     _raises(path, "corrupt")
+
+
+# -- every field checked before anything the size of the network is allocated -----------------
+
+
+def _rewrite(tmp_path, name, blob: bytes, edit) -> Path:
+    """``blob`` with its header JSON passed through ``edit`` (the data bytes kept as they are)."""
+    (length,) = struct.unpack("<Q", blob[:8])
+    header = json.loads(blob[8 : 8 + length])
+    edit(header)
+    text = json.dumps(header).encode()
+    path = tmp_path / name
+    path.write_bytes(struct.pack("<Q", len(text)) + text + blob[8 + length :])
+    return path
+
+
+def _edit_config(**changes):
+    def edit(header):
+        config = json.loads(header["__metadata__"][METADATA_KEY])
+        config.update(changes)
+        header["__metadata__"][METADATA_KEY] = json.dumps(config)
+
+    return edit
+
+
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+@pytest.mark.parametrize("sizes", [(1, 1, 1, 1), (3, 8, 2, 5), (16, 7, 10, 2)])
+def test_expected_shapes_match_the_built_network(arch, sizes):
+    from dynan._checkpoint_config import expected_shapes
+
+    arguments = dict(zip(("input_size", "hidden_size", "output_size"), sizes[:3], strict=True))
+    if arch == "arun":
+        arguments["controller_size"] = sizes[3]
+    built = {k: tuple(v.shape) for k, v in build(arch, **arguments).state_dict().items()}
+    assert expected_shapes(arch, arguments) == built
+
+
+@pytest.mark.parametrize(
+    ("changes", "fragment"),
+    [
+        ({"architecture": ["arun"]}, "unknown architecture"),
+        ({"architecture": {"a": 1}}, "unknown architecture"),
+        ({"format_version": True}, "integer format_version"),
+        ({"format_version": 0}, "not a dynan format"),
+        ({"format_version": 1.0}, "integer format_version"),
+        ({"seed": "7"}, "'seed' must be int or null"),
+        ({"seed": False}, "'seed' must be int or null"),
+        ({"task": "digits"}, "'task' must be dict or null"),
+        ({"metrics": [0.5]}, "'metrics' must be dict or null"),
+        ({"training": 3}, "'training' must be dict or null"),
+        ({"library_version": 1}, "'library_version' must be str"),
+        ({"metrics": {"accuracy": {"clean": 1.5}}}, "accuracy.clean = 1.5 is not in [0, 1]"),
+        ({"metrics": {"test_accuracy": -0.1}}, "test_accuracy = -0.1"),
+        ({"training": {"a": [[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]}}, "nests deeper"),
+    ],
+)
+def test_config_field_types_and_ranges(tmp_path, changes, fragment):
+    _, good = _save(tmp_path)
+    _raises(
+        _rewrite(tmp_path, "f.safetensors", good.read_bytes(), _edit_config(**changes)), fragment
+    )
+
+
+@pytest.mark.parametrize(
+    ("arguments", "fragment"),
+    [
+        ({"hidden_size": True}, "hidden_size must be a positive integer"),
+        ({"hidden_size": 5.0}, "hidden_size must be a positive integer"),
+        ({"hidden_size": 2**40}, "hidden_size must be a positive integer"),
+        ({"output_mode": ["last"]}, "output_mode must be a string"),
+        ({"output_mode": "first"}, "output_mode must be one of"),
+    ],
+)
+def test_argument_types_and_ranges(tmp_path, arguments, fragment):
+    net, good = _save(tmp_path)
+    edit = _edit_config(arguments={**net.arguments, **arguments})
+    _raises(_rewrite(tmp_path, "a.safetensors", good.read_bytes(), edit), fragment)
+
+
+def test_missing_required_argument(tmp_path):
+    net, good = _save(tmp_path)
+    arguments = {k: v for k, v in net.arguments.items() if k != "input_size"}
+    path = _rewrite(
+        tmp_path, "m.safetensors", good.read_bytes(), _edit_config(arguments=arguments)
+    )
+    _raises(path, "missing argument(s) ['input_size']")
+
+
+def test_sizes_that_contradict_the_header_allocate_nothing(tmp_path):
+    # hidden_size 2**17 would build a 64 GiB recurrent matrix: the header's (5, 5) says no first
+    from checkpoint_fuzz import address_space_limit
+
+    net, good = _save(tmp_path)
+    edit = _edit_config(arguments={**net.arguments, "hidden_size": 2**17})
+    path = _rewrite(tmp_path, "big.safetensors", good.read_bytes(), edit)
+    with address_space_limit(256 * 2**20):
+        _raises(path, "has shape (5", "the architecture needs (131072")
+
+
+def test_consistent_header_larger_than_the_file_allocates_nothing(tmp_path):
+    # config, shapes and offsets agree on a 2**16-unit network; only the file size disagrees
+    from checkpoint_fuzz import address_space_limit
+
+    from dynan._checkpoint_config import expected_shapes
+
+    net, good = _save(tmp_path)
+    arguments = {**net.arguments, "hidden_size": 2**16}
+
+    def edit(header):
+        _edit_config(arguments=arguments)(header)
+        offset = 0
+        for name, shape in expected_shapes("arun", arguments).items():
+            end = offset + 4 * int(np.prod(shape))
+            header[name] = {"dtype": "F32", "shape": list(shape), "data_offsets": [offset, end]}
+            offset = end
+
+    path = _rewrite(tmp_path, "lie.safetensors", good.read_bytes(), edit)
+    assert path.stat().st_size < 2**16
+    with address_space_limit(256 * 2**20):
+        _raises(path, "truncated", "ends at byte")
+
+
+@pytest.mark.parametrize(
+    ("offsets", "fragment"),
+    [
+        (lambda s, e: [s, e - 4], "needs"),
+        (lambda s, e: [s, e + 4], "truncated"),
+        (lambda s, e: [e, s], "out of order"),
+        (lambda s, e: [s - 4, e - 4], "overlaps"),
+        (lambda s, e: [-4, e], "out of order"),
+    ],
+)
+def test_header_byte_ranges_checked(tmp_path, offsets, fragment):
+    _, good = _save(tmp_path)
+
+    def edit(header):  # the last tensor in the data: it has a neighbour before it
+        entry = max(
+            (v for k, v in header.items() if k != "__metadata__"), key=lambda v: v["data_offsets"]
+        )
+        entry["data_offsets"] = offsets(*entry["data_offsets"])
+
+    _raises(_rewrite(tmp_path, "o.safetensors", good.read_bytes(), edit), fragment)
+
+
+def test_bytes_after_the_last_tensor(tmp_path):
+    _, good = _save(tmp_path)
+    path = tmp_path / "tail.safetensors"
+    path.write_bytes(good.read_bytes() + b"\0" * 8)
+    _raises(path, "bytes after the last tensor")
+
+
+def test_config_json_too_deep_or_too_long(tmp_path):
+    _, good = _save(tmp_path)
+
+    def deep(header):
+        header["__metadata__"][METADATA_KEY] = "[" * 100_000 + "]" * 100_000
+
+    _raises(_rewrite(tmp_path, "d.safetensors", good.read_bytes(), deep), "nested too deeply")
+
+    def long_int(header):
+        header["__metadata__"][METADATA_KEY] = '{"seed": ' + "9" * 5000 + "}"
+
+    _raises(_rewrite(tmp_path, "i.safetensors", good.read_bytes(), long_int), "not valid JSON")
