@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import pickletools
 import re
 import struct
 import warnings
@@ -100,8 +101,14 @@ def _torch_load(path: Path) -> object:
             warnings.simplefilter("ignore")  # protocol notes of the weights-only unpickler
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
+        what = _what(path, err)
+        if what is None:
+            raise CheckpointError(
+                f"{path}: not a readable torch.save or safetensors file (its bytes are neither "
+                "a pickle, a torch.save archive nor safetensors)"
+            ) from err
         raise CheckpointError(
-            f"{path}: refused: reading it would unpickle {_what(err)}; dynan reads only tensors "
+            f"{path}: refused: reading it would unpickle {what}; dynan reads only tensors "
             "and plain containers (torch.load(weights_only=True)) and ran nothing in the file"
         ) from err
     except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, OSError) as err:
@@ -110,12 +117,26 @@ def _torch_load(path: Path) -> object:
         ) from err
 
 
-def _what(err: Exception) -> str:
-    """The refused object named in a weights-only unpickling error, for the one-line message."""
-    text = str(err)
-    found = re.search(r"GLOBAL ([\w.]+)", text)
+def _what(path: Path, err: Exception) -> str | None:
+    """What a refused pickle would have built, for the one-line message; None for bytes that
+    are no pickle at all. The opcodes are only listed (``pickletools.genops``), never run."""
+    found = re.search(r"GLOBAL ([\w.]+)", str(err))
     if found:
         return f"the global {found.group(1)}"
+    names, strings = [], []
+    try:
+        for opcode, arg, _ in pickletools.genops(path.read_bytes()):
+            if opcode.name == "GLOBAL":
+                names.append(str(arg).replace(" ", "."))
+            elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
+                names.append(".".join(strings[-2:]))
+            elif isinstance(arg, str):
+                strings.append(arg)
+    except (ValueError, TypeError, EOFError):
+        if not names:
+            return None
+    if names:
+        return "the global " + ", ".join(sorted(set(names)))
     return "Python objects other than tensors and plain containers"
 
 
