@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from dynan.cli._device import resolve_device
 from dynan.cli.report import add_common, finish
 
 HELP = "write one HTML page comparing checkpoints into --out (compare.html)"
@@ -23,5 +24,6 @@ def run(args: argparse.Namespace) -> int:
         preset=args.preset,
         cache=not args.no_cache,
         progress=not args.quiet,
+        device=resolve_device(args.device),
     )
     return finish(summary, command="compare", entry="compare.html")

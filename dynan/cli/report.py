@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from dynan.cli._device import add_device_arguments, resolve_device
+
 HELP = "write an HTML report (one page per checkpoint, comparison, index) into --out"
 
 
@@ -36,6 +38,7 @@ def add_common(parser: argparse.ArgumentParser, *, registry: str) -> None:
         "--no-cache", action="store_true", help="recompute analyses cached in DIR/.cache"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_device_arguments(parser, dtype=False)  # reports are float64 on any device
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -76,5 +79,6 @@ def run(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         progress=not args.quiet,
         title=args.title,
+        device=resolve_device(args.device),
     )
     return finish(summary, command="report", entry="index.html")

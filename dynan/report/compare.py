@@ -161,6 +161,7 @@ def compare(
     preset: str | Settings = "fast",
     cache: bool = True,
     progress: bool = True,
+    device: str = "cpu",
 ) -> ReportSummary:
     """Write one page comparing checkpoints: ``out/compare.html`` (+ ``.json``, ``.md``).
 
@@ -178,6 +179,8 @@ def compare(
         Read cached results (fresh results are always written).
     progress : bool
         Show one progress bar over the job.
+    device : str or torch.device
+        Where the networks are loaded (in float64) and the analyses run.
 
     Returns
     -------
@@ -212,7 +215,7 @@ def compare(
     started = time.perf_counter()
     settings = get_settings(preset)
     keys = check_compare_sections(sections)
-    named = load_checkpoints(checkpoints)
+    named = load_checkpoints(checkpoints, device=device)
     out = Path(out)
     ctx = Context(AnalysisCache(out, enabled=cache), settings)
     bar = Progress(len(keys), enabled=progress, desc="dynan compare")

@@ -153,7 +153,7 @@ def drive_sweep(
     if xi.ndim != 1 or xi.size == 0 or not np.isfinite(xi).all():
         raise ValueError(f"amplitudes must be a non-empty list of finite numbers, got {xi}")
     joint = network_system(net, mode="joint")  # a float64 copy of the network
-    x = torch.as_tensor(x, dtype=joint.dtype)
+    x = torch.as_tensor(x, dtype=joint.dtype).to(joint.device)  # the network's device
     joint.network.check_inputs(x, None)
     batch, steps = x.shape[:2]
     transient = count("transient", transient)
@@ -161,7 +161,7 @@ def drive_sweep(
         raise SystemError_(f"transient must be in [0, {steps}) for inputs of {steps} steps")
     # amplitude-major stacking: row j·B + b is sequence b under drive ξ_j
     x_all = x.repeat(xi.size, 1, 1)
-    level = torch.as_tensor(xi).repeat_interleave(batch)[:, None, None]
+    level = torch.as_tensor(xi).repeat_interleave(batch)[:, None, None].to(x)
     drive = level.expand(-1, steps, net.hidden_size)
     runs: list[tuple[NetworkSystem, Tensor, tuple[str, ...]]] = []
     runs.append(
@@ -206,5 +206,5 @@ def drive_sweep(
 
 def _rest_state(system: NetworkSystem, batch: int) -> Tensor:
     """The state every task sequence starts from (zeros), in the system's flat layout."""
-    state = system.network.initial_state(batch, dtype=system.dtype)
+    state = system.network.initial_state(batch, dtype=system.dtype, device=system.device)
     return system.encode(state if system.mode == "joint" else state[:1])

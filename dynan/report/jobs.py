@@ -196,8 +196,11 @@ class Context:
     tasks: TaskStore = field(default_factory=TaskStore)
 
 
-def load_checkpoints(paths: Sequence[str | os.PathLike]) -> list[tuple[str, RecurrentNetwork]]:
-    """Load checkpoints in float64 with unique page names (file stem, or stem-sha8 if repeated).
+def load_checkpoints(
+    paths: Sequence[str | os.PathLike], *, device: str | torch.device = "cpu"
+) -> list[tuple[str, RecurrentNetwork]]:
+    """Load checkpoints in float64 on ``device`` with unique page names (file stem, or
+    stem-sha8 if repeated).
 
     Raises
     ------
@@ -211,7 +214,7 @@ def load_checkpoints(paths: Sequence[str | os.PathLike]) -> list[tuple[str, Recu
     paths = list(paths)
     if not paths:
         raise ValueError("no checkpoints given")
-    nets = [load(p, dtype=torch.float64) for p in paths]
+    nets = [load(p, dtype=torch.float64, device=device) for p in paths]
     stems = [net.checkpoint.name for net in nets]
     named = []
     for stem, net in zip(stems, nets, strict=True):

@@ -273,8 +273,8 @@ def shape_traces(
     amplitudes = [float(a) for a in amplitudes]
     if not amplitudes:
         raise ValueError("amplitudes must hold at least one drive amplitude")
-    dtype = next(net.parameters()).dtype
-    x = torch.as_tensor(inputs).to(dtype)
+    dtype, device = next(net.parameters()).dtype, next(net.parameters()).device
+    x = torch.as_tensor(inputs).to(device, dtype)
     net.check_inputs(x, None)
     batch, steps = x.shape[:2]
     window = tuple(window) if window is not None else default_window(steps)
@@ -283,7 +283,7 @@ def shape_traces(
         drive = step_drive(
             batch, steps, net.hidden_size, amplitude=amplitude, window=window, dtype=dtype
         )
-        out = net(x, drive, return_trajectories=True)
+        out = net(x, drive.to(device), return_trajectories=True)
         for key, values in (("n", out.n), ("s", out.s)):
             per_neuron = values.to(torch.float64).mean(0).cpu().numpy()  # (T, N)
             low, high = np.percentile(per_neuron, [10, 90], axis=1)

@@ -103,6 +103,7 @@ class _PageJob:
     settings: Settings
     cache: bool
     links: tuple[tuple[str, str], ...]
+    device: str = "cpu"
 
 
 def _run_page_job(
@@ -138,7 +139,7 @@ def _init_worker(queue: Any) -> None:
 
 
 def _worker(job: _PageJob) -> tuple[dict[str, Any], int, int]:
-    net = load(job.path, dtype=torch.float64)
+    net = load(job.path, dtype=torch.float64, device=job.device)
     ctx = Context(AnalysisCache(job.out, enabled=job.cache), job.settings)
     entry = _run_page_job(job, net, ctx, _QueueProgress())  # type: ignore[arg-type]
     return entry, ctx.cache.hits, ctx.cache.misses
@@ -189,6 +190,7 @@ def report(
     jobs: int = 1,
     progress: bool = True,
     title: str = "dynan report",
+    device: str | torch.device = "cpu",
 ) -> ReportSummary:
     """Write the report of ``checkpoints`` into ``out``: a page per checkpoint and an index.
 
@@ -217,6 +219,9 @@ def report(
         Show one progress bar over the whole job.
     title : str
         Title of the index page.
+    device : str or torch.device
+        Where the networks are loaded (in float64) and the analyses run; every worker of
+        ``jobs`` uses the same device.
 
     Returns
     -------
@@ -262,7 +267,7 @@ def report(
     keys = _check_sections(sections)
     if not isinstance(jobs, int) or jobs < 0:
         raise ValueError(f"jobs must be a non-negative integer, got {jobs!r}")
-    named = load_checkpoints(checkpoints)
+    named = load_checkpoints(checkpoints, device=device)
     with_compare = compare and len(named) > 1
     compare_keys = check_compare_sections(compare_sections) if with_compare else []
     prefetch_keys = tuple(k for k in compare_keys if k in COMPARE_PREFETCH)
@@ -282,6 +287,7 @@ def report(
             settings,
             cache,
             tuple(links),
+            str(device),
         )
         for name, net in named
     ]
