@@ -131,6 +131,9 @@ def import_model(
     state, wrapper = read_state_dict(source)
     found = find_layout(state, prefix=prefix, kind=layout)
     head = find_readout(state, found, prefix=readout)
+    net = build_network(
+        state, found, head, activation=activation, shape=shape, output_mode=output_mode
+    )
     unused = sorted(set(state) - set(found.keys) - set(head.keys))
     if unused and not allow_unused:
         listed = ", ".join(unused[:8]) + (" ..." if len(unused) > 8 else "")
@@ -139,9 +142,6 @@ def import_model(
             "does more than a recurrent module and a read-out, so the import would not "
             "reproduce it (pass --allow-unused to import anyway, or --prefix/--readout)"
         )
-    net = build_network(
-        state, found, head, activation=activation, shape=shape, output_mode=output_mode
-    )
     error = (
         _check_against_torch(state, found, head, net, activation)
         if found.kind == "torch"
@@ -201,8 +201,8 @@ def _check_task(task: dict, net: RecurrentNetwork) -> None:
     d, classes = built.test.x.shape[-1], built.output_size
     if (d, classes) != (net.input_size, net.output_size):
         raise CheckpointError(
-            f"task {task.get('name')!r} has {d} inputs and {classes} outputs, the network "
-            f"{net.input_size} and {net.output_size}"
+            f"task {task.get('name')!r} has {d} input(s) and {classes} outputs; the network "
+            f"has {net.input_size} and {net.output_size}"
         )
 
 

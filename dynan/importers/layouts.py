@@ -40,6 +40,7 @@ _GATES = {1: "rnn", 3: "gru", 4: "lstm"}
 _ANRU = ("Uxh", "Whh", "Uag", "Wgg", "Wgn", "Wgs")
 _TORCH_KEY = re.compile(r"^(?P<prefix>.*?)weight_ih_l(?P<layer>\d+)(?P<rev>_reverse)?$")
 _CELL_KEY = re.compile(r"^(?P<prefix>.*?)weight_ih$")
+_MODULE_PARAM = r"(weight|bias)_(ih|hh|hr)_l\d+(_reverse)?"
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ def _torch_layouts(state: dict[str, Tensor]) -> list[Layout]:
     layouts = []
     for prefix, layers in found.items():
         w_hh = state.get(f"{prefix}weight_hh_l0")
-        keys = tuple(k for k in state if _belongs(k, prefix, r"(weight|bias)_(ih|hh|hr)_l\d+"))
+        keys = tuple(k for k in state if _belongs(k, prefix, _MODULE_PARAM))
         layouts.append(_torch_layout(state, prefix, w_hh, "weight_ih_l0", keys, layers, reverse))
     for key in state:
         match = _CELL_KEY.match(key)
