@@ -28,13 +28,13 @@ from dynan.report.builder import write_atomic
 from dynan.report.cache import AnalysisCache
 from dynan.report.jobs import Settings, get_settings
 from dynan.sweep.engine import Scheduler, TaskRun, run_tasks
-from dynan.sweep.table import describe, make_table, write_table
+from dynan.sweep.table import describe, make_table, read_table, write_table
 from dynan.sweep.tasks import (
     TaskOutcome,
     TaskSpec,
     check_analyses,
     compute_task,
-    outcome_params,
+    outcome_path,
 )
 
 __all__ = ["SweepResult", "expand_paths", "run_sweep"]
@@ -235,20 +235,24 @@ def run_sweep(
             key = (row["sha256"], name)
             if key in outcomes or key in specs:
                 continue
-            cached = _cached_outcome(store, key, settings)
+            path = outcome_path(store, row["sha256"], name, settings)
+            cached = _cached_outcome(path) if cache else None
             if cached is not None:
                 outcomes[key] = cached
             else:
-                specs[key] = TaskSpec(row["file"], row["sha256"], name, str(out), settings, cache)
+                specs[key] = TaskSpec(
+                    row["file"], row["sha256"], name, str(out), settings, cache, str(path)
+                )
     n_cached = len(outcomes)
     writer = _Writer(rows, names, outcomes, out, settings.name)
-    writer.flush(force=True)
     pending = list(specs.values())
+    previous = _previous_table(out)
 
     def on_result(index: int, run: TaskRun) -> None:
         spec = pending[index]
         outcome = run.value if run.ok else TaskOutcome(spec.analysis, spec.sha256, error=run.error)
         outcomes[(spec.sha256, spec.analysis)] = outcome
+        writer.fresh.add(spec.sha256)
         writer.flush()
 
     run_tasks(
@@ -263,7 +267,8 @@ def run_sweep(
         initial=n_cached,
     )
     table = writer.flush(force=True)
-    if figures:
+    unchanged = previous is not None and previous.equals(table)
+    if figures and not (unchanged and (out / "comparison.html").is_file()):
         from dynan.report.sweep_figures import comparison_page
 
         comparison_page(table, out, preset=settings.name)
@@ -279,13 +284,17 @@ def run_sweep(
     )
 
 
-def _cached_outcome(
-    store: AnalysisCache, key: tuple[str, str], settings: Settings
-) -> TaskOutcome | None:
-    """The stored outcome of a task, or None (caching off, not there, or unreadable)."""
-    sha, name = key
-    path = store.path(f"sweep-{name}", sha, outcome_params(name, settings), TaskOutcome)
-    if not store.enabled or path is None or not path.is_file():
+def _previous_table(out: Path) -> pd.DataFrame | None:
+    """The table an earlier sweep left in ``out`` (None if there is none or it is unreadable)."""
+    try:
+        return read_table(out)
+    except (OSError, ValueError):
+        return None
+
+
+def _cached_outcome(path: Path) -> TaskOutcome | None:
+    """The stored outcome of a task, or None (not there, or unreadable)."""
+    if not path.is_file():
         return None
     try:
         outcome = TaskOutcome.from_json(path)
@@ -301,6 +310,7 @@ class _Writer:
         self.rows, self.names, self.outcomes = rows, names, outcomes
         self.out, self.preset = out, preset
         self.written: set[str] = set()
+        self.fresh: set[str] = set()  # checkpoints with an outcome computed in this run
         self.last = 0.0
 
     def _row(self, row: dict[str, Any]) -> dict[str, Any]:
@@ -323,9 +333,10 @@ class _Writer:
         mine = {n: self.outcomes.get((row["sha256"], n)) for n in self.names}
         if row["error"] or row["name"] in self.written or any(o is None for o in mine.values()):
             return
-        write_atomic(
-            self.out / "json" / f"{row['name']}.json", _checkpoint_json(row, mine, self.preset)
-        )
+        path = self.out / "json" / f"{row['name']}.json"
+        if row["sha256"] not in self.fresh and path.is_file():
+            return  # all read from the cache, and written by an earlier run
+        write_atomic(path, _checkpoint_json(row, mine, self.preset))
         self.written.add(row["name"])
 
     def flush(self, *, force: bool = False) -> pd.DataFrame | None:

@@ -13,6 +13,10 @@ starting a worker. Any exception becomes the outcome's ``error`` (never cached).
 
 References: the analyses are those of the report (Geadah et al. 2024; Benettin et al. 1980;
 Sussillo & Barak 2013; REFERENCES.md §1–3); see each section module.
+
+The outcome's cache path is decided by the caller (:func:`outcome_path`), whose code version
+is the sweep's: a worker whose sources differ (edited during the run, another install) still
+stores where the caller looks next time.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,6 +45,7 @@ __all__ = [
     "check_analyses",
     "compute_task",
     "outcome_params",
+    "outcome_path",
 ]
 
 NAN = math.nan
@@ -55,6 +61,7 @@ class Analysis:
     settings: Callable[[Settings], dict[str, Any]]
     run: Callable[[RecurrentNetwork, Context], Computed]
     types: Mapping[str, str] = field(default_factory=dict)  # column → "int" | "str"; else float
+    float64: bool = True  # False: the network keeps the dtype its weights were saved in
 
 
 def _finite(x: Any) -> float:
@@ -72,7 +79,9 @@ ACCURACY_COLUMNS = ("acc_clean", "acc_sinusoid", "acc_step", "acc_noise")
 
 
 def _accuracy(net: RecurrentNetwork, ctx: Context) -> Computed:
-    """Test accuracy clean and under each of the paper's perturbations, evaluated in float64."""
+    """Test accuracy clean and under each of the paper's perturbations (``evaluate_all`` on the
+    checkpoint's task: the numbers ``dynan evaluate`` prints). Cost: one pass over the test split
+    per perturbation, O(4 n T (N² + D N))."""
     from dynan.report.model_data import AccuracyTable
     from dynan_models.evaluation import evaluate_all
     from dynan_models.perturbations import PERTURBATIONS
@@ -90,7 +99,7 @@ def _accuracy(net: RecurrentNetwork, ctx: Context) -> Computed:
     table = ctx.cache.get_or_compute(
         "accuracy-evaluated",
         net.checkpoint.sha256,
-        {"split": "test", "task": net.checkpoint.task},
+        {"split": "test", "task": net.checkpoint.task, "dtype": str(net.readout.weight.dtype)},
         AccuracyTable,
         compute,
     )
@@ -252,7 +261,9 @@ def _shape(net: RecurrentNetwork, ctx: Context) -> Computed:
 
 #: Analysis name → Analysis, in table order.
 ANALYSES: dict[str, Analysis] = {
-    "accuracy": Analysis("accuracy", ACCURACY_COLUMNS, lambda s: {}, _accuracy),
+    # in the saved dtype, as `dynan evaluate` and training measure it (a float64 network draws
+    # another noise realisation: a different sample of the noise-drive accuracy)
+    "accuracy": Analysis("accuracy", ACCURACY_COLUMNS, lambda s: {}, _accuracy, float64=False),
     "shape": Analysis(
         "shape",
         SHAPE_COLUMNS,
@@ -307,6 +318,14 @@ def outcome_params(analysis: str, settings: Settings) -> dict[str, Any]:
     return {"sweep": 1, "analysis": analysis, **ANALYSES[analysis].settings(settings)}
 
 
+def outcome_path(cache: AnalysisCache, sha256: str, analysis: str, settings: Settings) -> Path:
+    """Where the outcome of one task is cached in ``cache`` (``.cache/sweep-<analysis>/``)."""
+    path = cache.path(f"sweep-{analysis}", sha256, outcome_params(analysis, settings), TaskOutcome)
+    if path is None:
+        raise ValueError("the sweep's cache needs an output directory")
+    return path
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     """One task: an analysis of one checkpoint (what travels to a worker)."""
@@ -317,6 +336,8 @@ class TaskSpec:
     out: str
     settings: Settings
     cache: bool = True
+    #: where to store the outcome: the caller's cache key (its code version, not the worker's)
+    outcome: str = ""
 
 
 @dataclass(frozen=True)
@@ -362,7 +383,7 @@ def compute_task(spec: TaskSpec) -> TaskOutcome:
     cache = AnalysisCache(spec.out, enabled=spec.cache)
     analysis = ANALYSES[spec.analysis]
     try:
-        net = load(spec.path, dtype=torch.float64)
+        net = load(spec.path, dtype=torch.float64 if analysis.float64 else None)
         if net.checkpoint.sha256 != spec.sha256:
             raise ValueError(f"{spec.path} changed during the sweep (its sha256 differs)")
         results, values = analysis.run(net, Context(cache, spec.settings))
@@ -387,13 +408,8 @@ def compute_task(spec: TaskSpec) -> TaskOutcome:
         computed=cache.misses,
         error=f"internal: columns {missing} not computed" if missing else "",
     )
-    path = cache.path(
-        f"sweep-{spec.analysis}",
-        spec.sha256,
-        outcome_params(spec.analysis, spec.settings),
-        TaskOutcome,
-    )
-    if path is not None and not outcome.error:
+    if spec.outcome and not outcome.error:
+        path = Path(spec.outcome)
         path.parent.mkdir(parents=True, exist_ok=True)
         outcome.to_json(path)
     return outcome
