@@ -83,8 +83,9 @@ def run(args: argparse.Namespace) -> int:
             n_inits=args.inits,
             seed=args.seed,
             progress=progress,
+            dtype=dtype,
         )
-        system = network_system(net, mode=mode)
+        system = network_system(net, mode=mode, dtype=dtype)
         orbits = task_trajectories(system, n_sequences=args.sequences, seed=args.seed)
         orbits = orbits.cpu().numpy()
         _write(result, out, f"{Path(path).stem}-fixed-points-{mode}", path, orbits)

@@ -84,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             progress=not args.no_progress,
             qr_device=args.qr_device,
+            dtype=dtype,
         )
         prefix = f"{Path(path).stem}-lyapunov-{result.metadata['mode']}"
         json_path = out / f"{prefix}.json"

@@ -118,6 +118,7 @@ def network_fixed_points(
     hold: int = 200,
     seed: int = 0,
     progress: bool = False,
+    dtype: torch.dtype = torch.float64,
     **options: Any,
 ) -> FixedPoints:
     """Fixed points of a network under a constant input, started from its task trajectories.
@@ -147,6 +148,11 @@ def network_fixed_points(
         Steps of the constant input run to read the shape parameters in frozen mode.
     seed : int, default 0
     progress : bool, default False
+    dtype : torch.dtype, default float64
+        Precision of the system (a copy of the network on its device). In float32, q stops
+        near 1e-15–1e-13 (float64: ~1e-30), within a factor of 10 of ``tol_q`` = 1e-12: the
+        zoo networks give the same points, but a root in a stiffer network may end as a slow
+        point. float64 is the safe choice (README: GPUs).
     **options
         Passed to :func:`~dynan.fixed_points.find_fixed_points` (tolerances, method, ...).
 
@@ -180,7 +186,7 @@ def network_fixed_points(
     >>> fp.states.shape[1], bool(fp.q.max() < 1e-24)
     (8, True)
     """
-    system = network_system(net, mode=mode)
+    system = network_system(net, mode=mode, dtype=dtype)
     constant = _constant_input(system, input, hold)
     starts = network_starts(
         system, constant, x=x, n_sequences=n_sequences, n_inits=n_inits, relax=relax, seed=seed
