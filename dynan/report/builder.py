@@ -131,7 +131,8 @@ class Item:
 def figure_item(fig: Figure, title: str, *, caption: str = "", dpi: int = 110) -> Item:
     """Rasterise ``fig`` to PNG (then close it) as a figure item."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    # no metadata: the PNG depends on the figure only, not on matplotlib's version string
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
     png = buffer.getvalue()
     if not png:
@@ -224,7 +225,8 @@ class PageResult(Result):
     checkpoints : tuple of dict
         name, path, sha256 and architecture of each checkpoint on the page.
     sections : tuple of dict
-        title, status, message and seconds of each section.
+        title, status and message of each section (their seconds stay in
+        :attr:`Page.sections`: a rebuilt page must be byte-identical).
     results : dict
         section title → {result name → the result's ``to_dict()``}.
     summary : dict
@@ -333,7 +335,11 @@ class Page:
             title=self.title,
             kind=self.kind,
             checkpoints=tuple(self.checkpoints),
-            sections=tuple(dataclasses.asdict(s) for s in self.sections.values()),
+            # without the seconds: what is written must not change when the page is rebuilt
+            sections=tuple(
+                {"title": s.title, "status": s.status, "message": s.message}
+                for s in self.sections.values()
+            ),
             results={
                 title: {name: r.to_dict() for name, r in results.items()}
                 for title, results in self.results.items()

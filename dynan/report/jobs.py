@@ -288,18 +288,37 @@ class ReportSummary(Result):
         One entry per page: name, href, kind, sections (title, status, message, seconds) and
         values (headline numbers).
     cache_hits, cache_misses : int
-        Analyses read from the cache and computed in this run.
+        Analyses read from the cache and computed in this run (not written to JSON).
     seconds : float
-        Wall time of the job.
+        Wall time of the job (not written to JSON, nor are the sections' seconds).
     """
 
     title: str
     out: str
     preset: str
     pages: tuple
-    cache_hits: int
-    cache_misses: int
-    seconds: float
+    cache_hits: int = dataclasses.field(default=0, compare=False)
+    cache_misses: int = dataclasses.field(default=0, compare=False)
+    seconds: float = dataclasses.field(default=0.0, compare=False)
+
+    def to_dict(self) -> dict:
+        """The record without what differs between two runs of the same report (cache
+        statistics, seconds of the job and of each section): a rebuild writes the same bytes.
+        Those stay on the object; the CLI prints them and the report keeps them in
+        ``.cache/timings.json``."""
+        data = super().to_dict()
+        for key in ("cache_hits", "cache_misses", "seconds"):
+            data.pop(key)
+        data["pages"] = [
+            {
+                **p,
+                "sections": [
+                    {k: v for k, v in s.items() if k != "seconds"} for s in p["sections"]
+                ],
+            }
+            for p in data["pages"]
+        ]
+        return data
 
     @property
     def failures(self) -> list[tuple[str, str, str]]:

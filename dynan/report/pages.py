@@ -14,6 +14,7 @@ does not exist.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import time
@@ -329,23 +330,36 @@ def _write_index(summary: ReportSummary, out: Path, *, links: list[tuple[str, st
     columns: list[str] = []
     for entry in summary.pages:
         columns += [c for c in entry["values"] if c not in columns]
-    notes = [
-        f"{len(summary.pages)} pages, preset {summary.preset}; analyses computed "
-        f"{summary.cache_misses}, read from cache {summary.cache_hits}; "
-        f"{summary.seconds:.1f} s.",
-    ]
+    # nothing of this run (seconds, cache statistics): a rebuild writes the same bytes
+    notes = [f"{len(summary.pages)} pages, preset {summary.preset}."]
     if summary.failures:
         notes.append(f"{len(summary.failures)} section(s) failed; their pages show the error.")
     html = render_index(
         summary.pages, title=summary.title, columns=columns, links=links, notes=notes
     )
     write_atomic(out / f"{INDEX}.json", summary.to_json())
+    _write_timings(summary, out)
     write_atomic(out / f"{INDEX}.md", _index_markdown(summary))
     write_atomic(out / f"{INDEX}.html", html)
 
 
+def _write_timings(summary: ReportSummary, out: Path) -> None:
+    """This run's seconds and cache statistics, in ``out/.cache/timings.json`` (git-ignored):
+    numbers of one run on one machine, never in the committed pages."""
+    timings = {
+        "seconds": summary.seconds,
+        "cache_hits": summary.cache_hits,
+        "cache_misses": summary.cache_misses,
+        "pages": {
+            p["name"]: {s["title"]: round(s.get("seconds", 0.0), 3) for s in p["sections"]}
+            for p in summary.pages
+        },
+    }
+    write_atomic(out / ".cache" / "timings.json", json.dumps(timings, indent=1) + "\n")
+
+
 def _index_markdown(summary: ReportSummary) -> str:
-    lines = [f"# {summary.title}", "", f"Preset `{summary.preset}`, {summary.seconds:.1f} s.", ""]
+    lines = [f"# {summary.title}", "", f"Preset `{summary.preset}`.", ""]
     for entry in summary.pages:
         statuses = ", ".join(f"{s['title']}: {s['status']}" for s in entry["sections"])
         lines.append(f"- [{entry['name']}]({entry['href']}) — {statuses}")

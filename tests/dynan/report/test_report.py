@@ -86,7 +86,13 @@ def test_report_every_section_present_on_every_page(built_report):
 def test_report_json_round_trips(built_report):
     summary, out, _ = built_report
     index = ReportSummary.from_json(out / "index.json")
-    assert index == summary
+    # written without this run's statistics (seconds of the job and of each section, cache
+    # counts), which stay on the in-memory summary
+    assert index == ReportSummary.from_json(summary.to_json())
+    assert (index.title, index.preset, _page_names(index)) == (
+        summary.title, summary.preset, _page_names(summary),
+    )  # fmt: skip
+    assert (index.seconds, index.cache_hits) == (0.0, 0) and summary.seconds > 0
     page = PageResult.from_json(out / "arun-s0.json")
     assert page.kind == "checkpoint" and page.checkpoints[0]["architecture"] == "arun"
     table = page.results["Accuracy"]["accuracy"]
@@ -363,3 +369,44 @@ def test_report_parallel_jobs_match_serial(tmp_path):
         assert entry_s["values"] == entry_p["values"]
     html = (tmp_path / "parallel" / "arun-s0.html").read_text()
     assert html.count("<img") == (tmp_path / "serial" / "arun-s0.html").read_text().count("<img")
+
+
+# -- determinism -----------------------------------------------------------------------------
+
+
+def _snapshot(out) -> dict:
+    """Every committed-kind file under ``out`` (the git-ignored .cache left out): path → bytes."""
+    return {
+        str(p.relative_to(out)): p.read_bytes()
+        for p in sorted(out.rglob("*"))
+        if p.is_file() and ".cache" not in p.relative_to(out).parts
+    }
+
+
+def test_report_rebuilt_is_byte_identical(tmp_path):
+    # what `make report` commits must not change when it is rebuilt: no seconds, no cache
+    # statistics, no dates or versions in the PNGs; recomputed and cached results alike
+    paths = [make_checkpoint(tmp_path / "ckpt", a) for a in ("arun", "relu")]
+    out = tmp_path / "out"
+    options = {
+        "out": out, "progress": False, "sections": ["config", "accuracy", "shape"],
+        "compare_sections": ["accuracy", "lyapunov"],
+    }  # fmt: skip
+    first = dynan.report.report(paths, **options)
+    before = _snapshot(out)
+    assert {"index.json", "index.html", "arun-s0.json", "compare.html"} <= set(before)
+    assert any(name.endswith(".png") for name in before)
+    for cache in (True, False):  # read from the cache, then computed again
+        again = dynan.report.report(paths, **options, cache=cache)
+        after = _snapshot(out)
+        assert sorted(after) == sorted(before)
+        changed = [name for name in before if before[name] != after[name]]
+        assert not changed, f"rebuilt with cache={cache}: {changed}"
+    assert again.seconds > 0 and first.cache_misses > 0  # kept on the object, not written
+    timings = json.loads((out / ".cache" / "timings.json").read_text())
+    assert set(timings["pages"]) == {"arun-s0", "relu-s0", "compare"}
+    for name in ("index.json", "arun-s0.json", "compare.json"):
+        assert b'"seconds"' not in before[name] and b"cache_hits" not in before[name]
+    for name, data in before.items():  # no matplotlib version or date in the PNG chunks
+        if name.endswith(".png"):
+            assert b"Software" not in data and b"Date" not in data, name
