@@ -85,10 +85,10 @@ class DynamicalSystem:
         return vmap(lambda v: _func_jvp(f, (x,), (v,))[1], in_dims=2, out_dims=2)(eye)
 
     def initial_state(self, batch: int, *, generator: torch.Generator | None = None) -> Tensor:
-        """Typical starting states (B, dim); default N(0, 0.5²), drawn on the CPU (the same
-        states for a seed on every device) and moved to ``device``."""
-        x = 0.5 * torch.randn(batch, self.dim, generator=generator, dtype=self.dtype)
-        return x.to(self.device)
+        """Typical starting states (B, dim); default N(0, 0.5²), drawn in float64 on the CPU
+        (the same states for a seed on every device and in every dtype), then moved."""
+        x = 0.5 * torch.randn(batch, self.dim, generator=generator, dtype=torch.float64)
+        return x.to(self.device, self.dtype)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}: dim={self.dim}, input_dim={self.input_dim}>"

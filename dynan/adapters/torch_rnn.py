@@ -126,8 +126,8 @@ class RecurrentSystem(DynamicalSystem):
         The noise (1e-3) keeps analyses off exactly symmetric points such as h = 0 with every
         neuron's controller state equal; pass a seeded ``generator`` for reproducibility.
         """
-        noise = torch.randn(batch, self.dim, generator=generator, dtype=self.dtype)
-        return self._rest + INITIAL_NOISE * noise.to(self._rest.device)
+        noise = torch.randn(batch, self.dim, generator=generator, dtype=torch.float64)
+        return self._rest + INITIAL_NOISE * noise.to(self._rest)  # same draws in any dtype
 
     # -- the map ---------------------------------------------------------------------------
     def step(self, x: Tensor, u: Tensor | None = None) -> Tensor:

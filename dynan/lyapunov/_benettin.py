@@ -131,8 +131,8 @@ def prepare(
             x = x.expand(trials, -1)
         elif x.shape[0] != trials:
             raise SystemError_(f"h0 has {x.shape[0]} states but trials={trials}")
-    basis = torch.randn(trials, system.dim, k, generator=generator, dtype=system.dtype)
-    tangents = torch.linalg.qr(basis)[0].to(device)
+    basis = torch.randn(trials, system.dim, k, generator=generator, dtype=torch.float64)
+    tangents = torch.linalg.qr(basis)[0].to(device, system.dtype)  # same basis in any dtype
     if dt is None:
         dt = system.dt
     elif not (isinstance(dt, int | float) and math.isfinite(dt) and dt > 0):
