@@ -20,9 +20,10 @@ import torch
 from torch import Tensor, nn
 
 from dynan_models.activation import gamma
-from dynan_models.base import RecurrentNetwork, State
+from dynan_models.base import RecurrentNetwork, State, Trajectory
 from dynan_models.elman import N_MIN, initial_gain
 from dynan_models.init import henaff_orthogonal_, xavier_normal_vector_
+from dynan_models.sequence import arun_sequence
 
 __all__ = ["ARUN", "Controller"]
 
@@ -134,3 +135,15 @@ class ARUN(RecurrentNetwork):
 
     def controller_state(self, state: State) -> Tensor:
         return state[1]
+
+    def sequence(self, state: State, inp: Tensor, *, trajectories: bool = False) -> Trajectory:
+        """The whole sequence as one autograd node with an analytic backward
+        (``dynan_models.sequence.arun_sequence``), equal to ``loop`` in values and gradients."""
+        hidden, g, ctrl, raw = arun_sequence(
+            inp, state[0], state[1], self.recurrent_weight, self.controller, N_MIN,
+            keep=trajectories,
+        )  # fmt: skip
+        run = Trajectory(state=(hidden[:, -1], g), hidden=hidden)
+        if trajectories:
+            run.n, run.s, run.controller = raw[..., 0].clamp_min(N_MIN), raw[..., 1], ctrl
+        return run

@@ -16,7 +16,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-__all__ = ["RNNOutput", "RecurrentNetwork", "State"]
+__all__ = ["RNNOutput", "RecurrentNetwork", "State", "Trajectory"]
 
 State = tuple[Tensor, ...]
 
@@ -36,6 +36,18 @@ class RNNOutput:
     logits: Tensor
     state: State
     hidden: Tensor | None = None
+    n: Tensor | None = None
+    s: Tensor | None = None
+    controller: Tensor | None = None
+
+
+@dataclass
+class Trajectory:
+    """What ``sequence`` returns: the final state, h_1 … h_T (B, T, N) and, when trajectories
+    were asked for, n, s (B, T, N) and controller states (B, T, N, G) (None where absent)."""
+
+    state: State
+    hidden: Tensor
     n: Tensor | None = None
     s: Tensor | None = None
     controller: Tensor | None = None
@@ -161,19 +173,49 @@ class RecurrentNetwork(nn.Module):
     ) -> RNNOutput:
         """Run a sequence x (B, T, D) with an optional additive drive (B, T, N)."""
         self.check_inputs(x, drive)
-        batch, steps = x.shape[:2]
+        batch = x.shape[0]
         if state is None:
             state = self.initial_state(batch, dtype=x.dtype, device=x.device)
         else:
             self.check_state(state, batch)
         inp = self.input_projection(x, drive)
-        hidden, outputs, ns, ss, ctrl = [], [], [], [], []
-        for t in range(steps):
-            state = self.recur(state, inp[:, t])
+        run = self.sequence(state, inp, trajectories=return_trajectories)
+        if self.output_mode == "all":
+            logits = self.readout(run.hidden)
+        else:
+            logits = self.readout(self.hidden(run.state))
+        if not return_trajectories:
+            return RNNOutput(logits=logits, state=run.state)
+        return RNNOutput(
+            logits=logits,
+            state=run.state,
+            hidden=run.hidden,
+            n=run.n,
+            s=run.s,
+            controller=run.controller,
+        )
+
+    def sequence(self, state: State, inp: Tensor, *, trajectories: bool = False) -> Trajectory:
+        """Run the recurrence over projected inputs ``inp`` (B, T, P) from ``state``.
+
+        Subclasses replace it by a faster equivalent (``dynan_models.sequence``); this default
+        is ``loop``, the straightforward one the tests compare them against.
+        """
+        return self.loop(state, inp, trajectories=trajectories)
+
+    def loop(self, state: State, inp: Tensor, *, trajectories: bool = False) -> Trajectory:
+        """``recur`` step after step under autograd: the reference implementation.
+
+        Cost: O(T) autograd nodes per step's operations; the backward is linear in T because
+        the steps are taken with ``unbind`` (one stack in the backward), never ``inp[:, t]``,
+        whose backward would allocate and zero-fill a (B, T, P) gradient at every step.
+        """
+        hidden, ns, ss, ctrl = [], [], [], []
+        for inp_t in inp.unbind(1):
+            state = self.recur(state, inp_t)
             h = self.hidden(state)
-            if self.output_mode == "all" or return_trajectories:
-                hidden.append(h)
-            if return_trajectories:
+            hidden.append(h)
+            if trajectories:
                 shape = self.shape_parameters(state)
                 if shape is not None:
                     ns.append(torch.broadcast_to(shape[0], h.shape))
@@ -181,14 +223,9 @@ class RecurrentNetwork(nn.Module):
                 g = self.controller_state(state)
                 if g is not None:
                     ctrl.append(g)
-        if self.output_mode == "all":
-            outputs = self.readout(torch.stack(hidden, 1))
-        else:
-            outputs = self.readout(self.hidden(state))
-        return RNNOutput(
-            logits=outputs,
+        return Trajectory(
             state=state,
-            hidden=torch.stack(hidden, 1) if return_trajectories else None,
+            hidden=torch.stack(hidden, 1),
             n=torch.stack(ns, 1) if ns else None,
             s=torch.stack(ss, 1) if ss else None,
             controller=torch.stack(ctrl, 1) if ctrl else None,

@@ -17,8 +17,9 @@ import torch
 from torch import Tensor, nn
 
 from dynan_models.activation import gamma, gamma_dx
-from dynan_models.base import RecurrentNetwork, State
+from dynan_models.base import RecurrentNetwork, State, Trajectory
 from dynan_models.init import henaff_orthogonal_
+from dynan_models.sequence import elman_sequence
 
 __all__ = ["N_MIN", "ElmanRNN"]
 
@@ -133,3 +134,16 @@ class ElmanRNN(RecurrentNetwork):
 
     def recur(self, state: State, inp: Tensor) -> State:
         return (self.activation(self.preactivation(state, inp)),)
+
+    def sequence(self, state: State, inp: Tensor, *, trajectories: bool = False) -> Trajectory:
+        """The whole sequence as one autograd node (``dynan_models.sequence.elman_sequence``),
+        equal to ``loop`` in values and gradients."""
+        shape = self.shape_parameters()
+        kind = self.variant if self.variant in ("relu", "softplus") else "gamma"
+        n, s = (None, None) if kind != "gamma" else shape
+        hidden = elman_sequence(inp, state[0], self.recurrent_weight, kind, n, s)
+        run = Trajectory(state=(hidden[:, -1],), hidden=hidden)
+        if trajectories and shape is not None:
+            run.n = torch.broadcast_to(shape[0], hidden.shape)
+            run.s = torch.broadcast_to(shape[1], hidden.shape)
+        return run

@@ -19,6 +19,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bits", type=int, default=3, help="flip-flop: number of bits")
     parser.add_argument("--downsample", type=int, default=1, help="mnist: 1, 2 (14x14) or 4")
     parser.add_argument("--data", default="data", help="mnist: folder with the IDX files")
+    for split, full in (("train", 50000), ("val", 10000), ("test", 10000)):
+        parser.add_argument(
+            f"--{split}-size",
+            type=int,
+            default=None,
+            help=f"mnist: keep the first so many {split} images (default: all {full:,})",
+        )
     parser.add_argument("--hidden-size", type=int, default=64)
     parser.add_argument("--controller-size", type=int, default=50, help="ARUN controller units")
     parser.add_argument("--epochs", type=int, default=40)
@@ -40,6 +47,9 @@ def _task_spec(args: argparse.Namespace) -> dict:
         spec["permuted"] = True
     elif args.task == "mnist":
         spec.update(permuted=True, downsample=args.downsample, root=args.data)
+        for key in ("train_size", "val_size", "test_size"):
+            if getattr(args, key) is not None:
+                spec[key] = getattr(args, key)
     elif args.task == "flipflop":
         spec["bits"] = args.bits
     return spec
@@ -48,6 +58,9 @@ def _task_spec(args: argparse.Namespace) -> dict:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from dynan_models.training import keep_freed_memory
+
+    keep_freed_memory()
     if args.threads:
         torch.set_num_threads(args.threads)
     if not args.out.endswith(".safetensors"):
@@ -64,14 +77,16 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(
                 f"{args.resume} holds a {info.architecture!r} network, not {args.architecture!r}"
             )
-        task = info.task or task
+        task = dict(info.task or task)
+        if task.get("name") == "mnist":
+            task["root"] = args.data
         start_epoch = int(info.training.get("epochs_trained", 0))
     cfg = TrainConfig(
         architecture=args.architecture,
         task=task,
         out=args.out,
         hidden_size=model.hidden_size if model is not None else args.hidden_size,
-        controller_size=args.controller_size,
+        controller_size=getattr(model, "controller_size", args.controller_size),
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,

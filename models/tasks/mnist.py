@@ -66,13 +66,25 @@ def mnist(
     permuted: bool = True,
     seed: int = 0,
     downsample: int = 1,
+    train_size: int | None = None,
+    val_size: int | None = None,
+    test_size: int | None = None,
 ) -> SequenceTask:
     """(Permuted) sequential MNIST; inputs (n, 784 / downsample², 1), 10 classes.
 
     ``downsample=2`` averages 2×2 blocks (14×14 images, 196 steps) for CPU-sized runs.
+    ``train_size``, ``val_size``, ``test_size`` keep only the first so many images of a split
+    (None: all of it), for CPU-sized runs; they are part of the spec, so a checkpoint is
+    evaluated on the same images it was trained and tested on.
     """
     if downsample not in (1, 2, 4):
         raise ValueError(f"downsample must be 1, 2 or 4, got {downsample!r}")
+    sizes = {"train_size": train_size, "val_size": val_size, "test_size": test_size}
+    for name, value in sizes.items():
+        limit = 50000 if name == "train_size" else 10000
+        valid = isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= limit
+        if value is not None and not valid:
+            raise ValueError(f"{name} must be an integer in [1, {limit}] or None, got {value!r}")
     root = Path(root)
     arrays = {key: read_idx(_find(root, stem)) for key, stem in _FILES.items()}
     split = {}
@@ -96,11 +108,15 @@ def mnist(
         )
 
     train_x, train_y = split["train"]
+    test_x, test_y = split["test"]
+    spec = {"name": "mnist", "seed": seed, "permuted": permuted, "downsample": downsample}
+    spec.update({k: v for k, v in sizes.items() if v is not None})
+    n_train, n_val, n_test = (train_size or 50000), (val_size or 10000), (test_size or 10000)
     return SequenceTask(
-        spec={"name": "mnist", "seed": seed, "permuted": permuted, "downsample": downsample},
-        train=make(train_x[:50000], train_y[:50000]),
-        val=make(train_x[50000:], train_y[50000:]),
-        test=make(*split["test"]),
+        spec=spec,
+        train=make(train_x[:n_train], train_y[:n_train]),
+        val=make(train_x[50000 : 50000 + n_val], train_y[50000 : 50000 + n_val]),
+        test=make(test_x[:n_test], test_y[:n_test]),
         input_size=1,
         output_size=10,
         objective="classify",

@@ -1,0 +1,152 @@
+"""The whole-sequence loops (dynan_models.sequence) against the straightforward loop, and the
+cost of every backward pass linear in the sequence length (counted, not timed)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from dynan_models import ARCHITECTURES, build
+from dynan_models.elman import N_MIN
+
+F64 = torch.float64
+B, D, N, G = 3, 2, 5, 4
+FAST = ("relu", "softplus", "gamma-homogeneous", "gamma-heterogeneous", "arun")
+
+
+def _net(arch: str, seed: int = 0):
+    torch.manual_seed(seed)
+    extra = {"controller_size": G} if arch == "arun" else {}
+    net = build(arch, input_size=D, hidden_size=N, output_size=3, **extra).to(F64)
+    gen = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        if arch.startswith("gamma"):  # shapes far from the initial (n ≈ 6, s = 0)
+            net.n.copy_(0.5 + 2 * torch.rand(net.n.shape, generator=gen, dtype=F64))
+            net.s.copy_(torch.rand(net.s.shape, generator=gen, dtype=F64))
+        if arch == "arun":  # a lively controller whose n crosses the clamp N_MIN
+            c = net.controller
+            for p in (c.input_weight, c.n_weight, c.s_weight):
+                p.copy_(torch.randn(p.shape, generator=gen, dtype=F64))
+            c.n_bias.fill_(0.3)
+            c.s_bias.fill_(0.4)
+    return net
+
+
+def _run(net, fn: str, x, drive, state0):
+    """Outputs and the gradients of a loss touching every output, through ``net.<fn>``."""
+    net.zero_grad()
+    state = tuple(t.clone().requires_grad_() for t in state0)
+    run = getattr(net, fn)(state, net.input_projection(x, drive), trajectories=True)
+    weights = torch.linspace(-1, 1, run.hidden.numel(), dtype=F64).view_as(run.hidden)
+    loss = (run.hidden * weights).sum() + run.state[-1].pow(2).sum()
+    for extra in (run.n, run.s, run.controller):
+        if extra is not None:
+            loss = loss + extra.sin().sum()
+    loss.backward()
+    grads = {k: p.grad.clone() for k, p in net.named_parameters() if p.grad is not None}
+    grads.update({f"state{i}": t.grad for i, t in enumerate(state)})
+    values = {"hidden": run.hidden, "n": run.n, "s": run.s, "controller": run.controller}
+    values.update({f"final{i}": t for i, t in enumerate(run.state)})
+    return values, grads
+
+
+@pytest.mark.parametrize("arch", FAST)
+def test_fast_sequence_equals_straightforward_loop_values_and_gradients(arch):
+    net = _net(arch)
+    gen = torch.Generator().manual_seed(7)
+    x = torch.randn(B, 23, D, generator=gen, dtype=F64)
+    drive = 0.7 * torch.randn(B, 23, N, generator=gen, dtype=F64)
+    state0 = tuple(
+        0.3 * torch.randn(t.shape, generator=gen, dtype=F64) for t in net.initial_state(B)
+    )
+    fast, fast_grads = _run(net, "sequence", x, drive, state0)
+    ref, ref_grads = _run(net, "loop", x, drive, state0)
+    for key, value in ref.items():
+        if value is None:
+            assert fast[key] is None, key
+        else:
+            torch.testing.assert_close(fast[key], value, rtol=1e-10, atol=1e-12, msg=key)
+    assert fast_grads.keys() == ref_grads.keys()
+    for key, value in ref_grads.items():
+        torch.testing.assert_close(fast_grads[key], value, rtol=1e-9, atol=1e-11, msg=key)
+    if arch == "arun":  # the clamp of n was active somewhere, and inactive elsewhere
+        raw_n = net.controller.readout(ref["controller"])[0]
+        assert (raw_n == N_MIN).any() and (raw_n > N_MIN).any()
+
+
+@pytest.mark.parametrize("arch", FAST)
+def test_fast_sequence_without_gradients_equals_the_loop(arch):
+    net = _net(arch, seed=3)
+    x = torch.randn(2, 11, D, dtype=F64)
+    with torch.no_grad():
+        fast = net(x, return_trajectories=True)
+        state = net.initial_state(2, dtype=F64)
+        ref = net.loop(state, net.input_projection(x), trajectories=True)
+    torch.testing.assert_close(fast.hidden, ref.hidden, rtol=1e-12, atol=1e-14)
+    for got, want in zip(fast.state, ref.state, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-14)
+
+
+def test_float32_training_step_matches_float64_loop():
+    # the float32 path (used in training) agrees with the float64 reference to float32 accuracy
+    net64 = _net("arun")
+    net32 = _net("arun").float()
+    x = torch.rand(4, 40, D, dtype=F64)
+    y = torch.tensor([0, 1, 2, 1])
+    for net, xx in ((net64, x), (net32, x.float())):
+        torch.nn.functional.cross_entropy(net(xx).logits, y).backward()
+    for (name, p64), p32 in zip(net64.named_parameters(), net32.parameters(), strict=True):
+        scale = p64.grad.abs().max().clamp_min(1e-6)
+        assert (p32.grad.double() - p64.grad).abs().max() / scale < 1e-3, name
+
+
+class _CountElements(TorchDispatchMode):
+    """Sums the elements of every tensor an aten op produces while active."""
+
+    def __init__(self):
+        super().__init__()
+        self.elements = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, tuple | list) else (out,):
+            if isinstance(t, torch.Tensor):
+                self.elements += t.numel()
+        return out
+
+
+def _backward_elements(arch: str, steps: int, how: str) -> int:
+    net = build(arch, input_size=1, hidden_size=4, output_size=2, **(
+        {"controller_size": 3} if arch == "arun" else {}
+    ))  # fmt: skip
+    x = torch.rand(2, steps, 1)
+    drive = torch.zeros(2, steps, 4) if how == "drive" else None
+    if how == "select":  # the pre-issue-11 loop: inp[:, t] per step (quadratic backward)
+        inp, state = net.input_projection(x), net.initial_state(2)
+        for t in range(steps):
+            state = net.recur(state, inp[:, t])
+        loss = net.hidden(state).sum()
+    elif how == "loop":
+        run = net.loop(net.initial_state(2), net.input_projection(x))
+        loss = run.hidden[:, -1].sum()
+    else:
+        loss = net(x, drive).logits.sum()
+    with _CountElements() as counter:
+        loss.backward()
+    return counter.elements
+
+
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+@pytest.mark.parametrize("how", ["forward", "drive", "loop"])
+def test_backward_work_is_linear_in_sequence_length(arch, how):
+    # elements produced by the backward: linear in T doubles with T, quadratic quadruples
+    if how == "loop" and arch in ("gru", "lstm"):
+        pytest.skip("the gated networks' loop is what their drive path runs")
+    small, large = (_backward_elements(arch, t, how) for t in (60, 120))
+    assert large / small < 2.3, (small, large)
+
+
+def test_the_element_count_detects_a_quadratic_backward():
+    small, large = (_backward_elements("relu", t, "select") for t in (60, 120))
+    assert large / small > 3.0, (small, large)
