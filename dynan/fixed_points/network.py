@@ -64,7 +64,8 @@ def task_trajectories(
         From ``dynan.adapters.network.network_system`` (or ``dynan.as_system(net)``).
     x : array (B, T, D), optional
         Input sequences. Default: the first ``n_sequences`` test sequences of the task stored in
-        the network's checkpoint (``net.checkpoint.task``).
+        the network's checkpoint (``net.checkpoint.task``); for a checkpoint without a task,
+        seeded N(0, 1) stand-ins (:func:`dynan.importers.analysis_inputs`).
     n_sequences : int, default 32
         Sequences taken from the task when ``x`` is not given.
     seed : int, default 0
@@ -77,7 +78,7 @@ def task_trajectories(
     Raises
     ------
     SystemError_
-        ``system`` is not a network system, or no ``x`` and no task in the checkpoint.
+        ``system`` is not a network system, or no ``x`` and no checkpoint.
     ValueError
         ``x`` of the wrong shape.
 
@@ -333,15 +334,14 @@ def _record_network(result: FixedPoints, net: RecurrentNetwork, **fields: Any) -
 
 
 def _task_inputs(net: RecurrentNetwork, n_sequences: int) -> Tensor:
-    from dynan_models.tasks import load_task
+    from dynan.importers import analysis_inputs
 
-    info = getattr(net, "checkpoint", None)
-    if info is None or not info.task:
+    if getattr(net, "checkpoint", None) is None:
         raise SystemError_(
-            "the network has no task in its checkpoint: pass x (B, T, D), the input sequences "
-            "whose states seed the fixed-point search"
+            "the network has no checkpoint and so no task: pass x (B, T, D), the input "
+            "sequences whose states seed the fixed-point search"
         )
-    return load_task(info.task).test.x[:n_sequences]
+    return analysis_inputs(net, n_sequences)  # a checkpoint without a task: N(0, 1) stand-ins
 
 
 def _constant_input(system: NetworkSystem, value: ArrayLike | None, hold: int) -> Tensor:

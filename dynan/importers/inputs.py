@@ -33,11 +33,18 @@ def stand_in_steps(net: RecurrentNetwork) -> int | None:
 
 
 def analysis_inputs(
-    net: RecurrentNetwork, count: int, *, steps: int | None = None, seed: int = 0
+    net: RecurrentNetwork,
+    count: int,
+    *,
+    zero: bool = False,
+    steps: int | None = None,
+    seed: int = 0,
 ) -> Tensor:
     """The first ``count`` test inputs (count, T, D) of the checkpoint's task, in float64, or, for
     a checkpoint without a task, ``count`` N(0, 1) sequences of ``steps`` steps (default: the
-    length recorded at import, else 100), seeded.
+    length recorded at import, else 100), seeded (the first k sequences are the same for every
+    ``count``) — zeros with ``zero=True`` (for analyses of the autonomous dynamics, such as
+    Lyapunov spectra).
 
     Raises
     ------
@@ -62,5 +69,10 @@ def analysis_inputs(
 
         return load_task(info.task).test.x[:count].to(torch.float64)
     steps = steps or stand_in_steps(net) or 100
+    if zero:
+        return torch.zeros(count, steps, net.input_size, dtype=torch.float64)
     gen = torch.Generator().manual_seed(seed)
-    return torch.randn(count, steps, net.input_size, generator=gen, dtype=torch.float64)
+    # one draw per sequence, so that the first k of any count are the same k sequences
+    shape = (steps, net.input_size)
+    draws = [torch.randn(shape, generator=gen, dtype=torch.float64) for _ in range(count)]
+    return torch.stack(draws)

@@ -182,8 +182,16 @@ class TaskStore:
             _TASKS[key] = load_task(spec)
         return _TASKS[key]
 
-    def inputs(self, net: RecurrentNetwork, count: int) -> torch.Tensor:
-        """The first ``count`` test inputs (count, T, D) of the checkpoint's task, in float64."""
+    def inputs(self, net: RecurrentNetwork, count: int, *, zero: bool = False) -> torch.Tensor:
+        """The first ``count`` test inputs (count, T, D) of the checkpoint's task, in float64.
+
+        A checkpoint without a task (``dynan import`` without ``--task``) gets seeded N(0, 1)
+        stand-ins, or zeros with ``zero=True`` (:func:`dynan.importers.analysis_inputs`).
+        """
+        if not getattr(getattr(net, "checkpoint", None), "task", None):
+            from dynan.importers import analysis_inputs
+
+            return analysis_inputs(net, count, zero=zero)
         return self.task(net).test.x[:count].to(torch.float64)
 
 

@@ -76,7 +76,7 @@ def spectrum(net: RecurrentNetwork, ctx: Context, mode: str) -> LyapunovSpectrum
             net,
             mode=mode,
             k=k,
-            x=ctx.tasks.inputs(net, p["examples"]),
+            x=ctx.tasks.inputs(net, p["examples"], zero=True),
             transient=p["transient"],
             progress=False,
         ),
@@ -100,7 +100,7 @@ def finite_time(net: RecurrentNetwork, ctx: Context, mode: str) -> FiniteTimeLya
     }
 
     def compute() -> FiniteTimeLyapunov:
-        x = ctx.tasks.inputs(net, p["examples"])
+        x = ctx.tasks.inputs(net, p["examples"], zero=True)
         onset, offset = default_window(x.shape[1])
         return network_finite_time_lyapunov(
             net,
@@ -133,7 +133,7 @@ def sweep(net: RecurrentNetwork, ctx: Context) -> DriveSweep:
         DriveSweep,
         lambda: drive_sweep(
             net,
-            ctx.tasks.inputs(net, p["examples"]),
+            ctx.tasks.inputs(net, p["examples"], zero=True),
             amplitudes=p["amplitudes"],
             transient=p["transient"],
         ),

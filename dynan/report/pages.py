@@ -67,7 +67,7 @@ def _check_sections(sections: Sequence[str] | None) -> list[str]:
 
 
 def _subtitle(net: RecurrentNetwork, settings: Settings) -> str:
-    task = (net.checkpoint.task or {}).get("name", "no task")
+    task = (net.checkpoint.task or {}).get("name", "none (zero or random stand-in inputs)")
     return (
         f"{net.architecture} · {net.hidden_size} hidden units · task {task} · "
         f"preset {settings.name}"

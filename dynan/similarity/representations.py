@@ -216,7 +216,12 @@ def checkpoint_representations(
     Raises
     ------
     SimilarityError
-        A checkpoint without a task spec, an unknown split, bad ``limit``.
+        A network without a checkpoint, an unknown split, bad ``limit``.
+
+    Notes
+    -----
+    A checkpoint without a task (``dynan import`` without ``--task``) runs on ``limit`` (default
+    256) seeded N(0, 1) stand-in sequences (:func:`dynan.importers.analysis_inputs`).
     dynan.CheckpointError
         A bad checkpoint file.
 
@@ -238,12 +243,17 @@ def checkpoint_representations(
         checkpoint if isinstance(checkpoint, nn.Module) else load(checkpoint, dtype=torch.float64)
     )
     info = getattr(net, "checkpoint", None)
-    if info is None or not info.task:
-        where = info.path if info else type(net).__name__
+    if info is None:
         raise SimilarityError(
-            f"{where}: no task spec in the checkpoint; use network_representations with inputs"
+            f"{type(net).__name__}: no checkpoint and so no task; use network_representations "
+            "with inputs"
         )
-    x = getattr(load_task(info.task), split).x
+    if not info.task:
+        from dynan.importers import analysis_inputs
+
+        x = analysis_inputs(net, limit or 256)
+    else:
+        x = getattr(load_task(info.task), split).x
     if limit is not None:
         check_positive(limit, "limit", integer=True)
         x = x[:limit]

@@ -84,7 +84,6 @@ def test_cli_static_network_frozen_runs_joint(checkpoints, tmp_path, capsys):
         ("gru", ["--inits", "0"], "--inits must be >= 1"),
         ("gru", ["--input", "1.0"], r"input must be 2 finite number\(s\)"),
         ("gru", ["--controller"], "--controller needs an ARUN checkpoint"),
-        ("no-task", [], "records no task"),
     ],
 )
 def test_cli_bad_input_exits_2_with_one_line(checkpoints, tmp_path, capsys, which, extra, message):
@@ -93,6 +92,13 @@ def test_cli_bad_input_exits_2_with_one_line(checkpoints, tmp_path, capsys, whic
     err = capsys.readouterr().err.strip()
     assert err.startswith("dynan fixed-points: error:") and len(err.splitlines()) == 1
     assert re.search(message, err)
+
+
+def test_cli_without_task_seeds_from_stand_in_inputs_and_says_so(checkpoints, tmp_path, capsys):
+    args = ["fixed-points", str(checkpoints["no-task"]), "--out", str(tmp_path), *FAST]
+    assert main(args) == 0
+    assert "random N(0, 1) inputs stand in for task data" in capsys.readouterr().out
+    assert (tmp_path / "no-task-fixed-points-joint.json").is_file()
 
 
 def test_cli_missing_checkpoint_exits_2(tmp_path, capsys):

@@ -92,7 +92,7 @@ def test_task_trajectories_shapes_and_errors():
     net = _net("gru")
     system = network_system(net)
     assert task_trajectories(system, x=_sequences(3, 7)).shape == (3, 8, 6)
-    with pytest.raises(SystemError_, match="no task in its checkpoint: pass x"):
+    with pytest.raises(SystemError_, match="no checkpoint and so no task: pass x"):
         task_trajectories(system)
     with pytest.raises(SystemError_, match="needs a network system"):
         task_trajectories(controller_system(_net("arun", controller_size=2)), x=_sequences())

@@ -66,9 +66,12 @@ def test_representation_error_paths(tmp_path):
     with pytest.raises(SimilarityError, match="steps must be 'final'"):
         network_representations(net, torch.zeros(2, 4, 1), steps="last")
     path = tmp_path / "no-task.safetensors"
-    save_checkpoint(net, path)
-    with pytest.raises(SimilarityError, match="no task spec"):
-        checkpoint_representations(path)
+    save_checkpoint(net, path)  # no task: seeded N(0, 1) stand-ins, the same on every call
+    first, again = checkpoint_representations(path, limit=5), checkpoint_representations(path)
+    assert first.arrays[0].shape[0] == 5 and again.arrays[0].shape[0] == 256
+    np.testing.assert_allclose(first.arrays[0], again.arrays[0][:5], rtol=0, atol=1e-12)
+    with pytest.raises(SimilarityError, match="no checkpoint and so no task"):
+        checkpoint_representations(net)
 
 
 class _Reuse(nn.Module):
