@@ -143,10 +143,12 @@ def train(
     *,
     model: RecurrentNetwork | None = None,
     start_epoch: int = 0,
+    best_accuracy: float = -1.0,
     progress: bool = True,
     device: str | torch.device = "cpu",
 ) -> TrainResult:
-    """Train per ``cfg``; ``model``/``start_epoch`` resume from a loaded checkpoint.
+    """Train per ``cfg``; ``model``/``start_epoch`` resume from a loaded checkpoint, whose
+    validation accuracy ``best_accuracy`` a later epoch must beat to replace it.
 
     ``device``: where the network trains (float32); it is built and shuffled from seeds on the
     CPU, so a seed gives the same initial weights and batch order on every device.
@@ -162,7 +164,7 @@ def train(
         opt, mode="min", factor=cfg.factor, patience=cfg.patience
     )
     path = Path(cfg.out)
-    best = {"val_accuracy": -1.0, "epoch": start_epoch}
+    best = {"val_accuracy": best_accuracy, "epoch": start_epoch}
     best_state = copy.deepcopy(model.state_dict())
     history: list[dict] = []
     started = time.perf_counter()

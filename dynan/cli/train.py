@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--out must end in .safetensors, got {args.out!r}")
     device = resolve_device(args.device)
     configure_training(device, tf32=args.tf32, deterministic=args.deterministic)
-    model, start_epoch, task = None, 0, _task_spec(args)
+    model, start_epoch, best, task = None, 0, -1.0, _task_spec(args)
     if args.resume:
         from dynan.checkpoint import load
 
@@ -81,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
         if task.get("name") == "mnist":
             task["root"] = args.data
         start_epoch = int(info.training.get("epochs_trained", 0))
+        # the resumed weights are the best so far: a later epoch must beat them to replace them
+        best = float(info.metrics.get("val_accuracy", -1.0))
     cfg = TrainConfig(
         architecture=args.architecture,
         task=task,
@@ -96,7 +98,12 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         result = train(
-            cfg, model=model, start_epoch=start_epoch, progress=not args.quiet, device=device
+            cfg,
+            model=model,
+            start_epoch=start_epoch,
+            best_accuracy=best,
+            progress=not args.quiet,
+            device=device,
         )
     except KeyboardInterrupt as err:
         print(f"dynan train: {err or 'interrupted'}")
