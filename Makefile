@@ -63,6 +63,7 @@ bench: $(STAMP)
 	$(BIN)/python -m analyses.benchmarks.lyapunov
 	$(BIN)/python -m analyses.benchmarks.fixed_points
 	$(BIN)/python -m analyses.benchmarks.cka
+	$(BIN)/python -m analyses.benchmarks.device  # CPU vs GPU; says so and writes nothing without CUDA
 
 clean:
 	rm -rf .pytest_cache .ruff_cache build *.egg-info
