@@ -165,6 +165,7 @@ def run_sweep(
     progress: bool = True,
     cache: bool = True,
     figures: bool = True,
+    device: str = "cpu",
 ) -> SweepResult:
     """Run ``analyses`` over every checkpoint on Dask; write one table into ``out``.
 
@@ -191,6 +192,10 @@ def run_sweep(
         Reuse results cached in ``out/.cache`` (fresh ones are always written there).
     figures : bool
         Also write the comparison page (``comparison.html``).
+    device : str
+        cpu (default), cuda, cuda:N or auto, resolved on each worker by
+        :func:`dynan.cli._device.worker_device`: with ``cuda`` or ``auto`` every worker that
+        sees GPUs takes its own (``cuda:rank % count``). Results are cached independently of it.
 
     Returns
     -------
@@ -241,12 +246,14 @@ def run_sweep(
                 outcomes[key] = cached
             else:
                 specs[key] = TaskSpec(
-                    row["file"], row["sha256"], name, str(out), settings, cache, str(path)
-                )
+                    row["file"], row["sha256"], name, str(out), settings, cache, str(path),
+                    device,
+                )  # fmt: skip
     n_cached = len(outcomes)
     writer = _Writer(rows, names, outcomes, out, settings.name)
     pending = list(specs.values())
     previous = _previous_table(out)
+    writer.flush(force=True)  # the table as far as the cache goes, before any task
 
     def on_result(index: int, run: TaskRun) -> None:
         spec = pending[index]
