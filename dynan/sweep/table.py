@@ -66,8 +66,8 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path).resolve()
     row: dict[str, Any] = {"file": str(path), "name": path.stem, "error": ""}
     try:
-        row["sha256"] = sha256_file(path)
         config = read_config(path)
+        row["sha256"] = sha256_file(path)
     except (OSError, ValueError) as err:  # CheckpointError is a ValueError
         row["error"] = f"{type(err).__name__}: {str(err).strip().splitlines()[0]}"
         return row
