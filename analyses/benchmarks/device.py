@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from analyses.benchmarks._output import save
-from dynan.cli._device import configure_training
+from dynan._device import configure_training
 from dynan.lyapunov import network_lyapunov
 from dynan.similarity import network_representations
 from dynan_models import build

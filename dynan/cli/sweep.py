@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from dynan.cli._device import add_device_arguments, resolve_device
+
 HELP = "run analyses over many checkpoints on Dask and write one table (Parquet + CSV)"
 
 
@@ -62,11 +64,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-figures", action="store_true", help="skip comparison.html")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_device_arguments(parser, dtype=False)  # cuda/auto: each worker takes its own GPU
 
 
 def run(args: argparse.Namespace) -> int:
     from dynan.sweep import run_sweep
 
+    if args.scheduler is None:  # local workers see this machine's GPUs: check them here
+        resolve_device(args.device)
     result = run_sweep(
         args.checkpoints,
         analyses=args.analyses,
@@ -77,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         cache=not args.no_cache,
         figures=not args.no_figures,
+        device=args.device,
     )
     print(result.summary())
     if result.ok:

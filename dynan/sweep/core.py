@@ -194,7 +194,7 @@ def run_sweep(
         Also write the comparison page (``comparison.html``).
     device : str
         cpu (default), cuda, cuda:N or auto, resolved on each worker by
-        :func:`dynan.cli._device.worker_device`: with ``cuda`` or ``auto`` every worker that
+        :func:`dynan._device.worker_device`: with ``cuda`` or ``auto`` every worker that
         sees GPUs takes its own (``cuda:rank % count``). Results are cached independently of it.
 
     Returns

@@ -338,6 +338,8 @@ class TaskSpec:
     cache: bool = True
     #: where to store the outcome: the caller's cache key (its code version, not the worker's)
     outcome: str = ""
+    #: the sweep's --device; each worker resolves it to its own (``worker_device``)
+    device: str = "cpu"
 
 
 @dataclass(frozen=True)
@@ -376,6 +378,7 @@ def compute_task(spec: TaskSpec) -> TaskOutcome:
     """
     import torch
 
+    from dynan._device import worker_device
     from dynan.checkpoint import load
 
     torch.set_num_threads(1)  # one task per worker core
@@ -383,7 +386,8 @@ def compute_task(spec: TaskSpec) -> TaskOutcome:
     cache = AnalysisCache(spec.out, enabled=spec.cache)
     analysis = ANALYSES[spec.analysis]
     try:
-        net = load(spec.path, dtype=torch.float64 if analysis.float64 else None)
+        device = worker_device(spec.device)  # this worker's own GPU with cuda/auto
+        net = load(spec.path, dtype=torch.float64 if analysis.float64 else None, device=device)
         if net.checkpoint.sha256 != spec.sha256:
             raise ValueError(f"{spec.path} changed during the sweep (its sha256 differs)")
         results, values = analysis.run(net, Context(cache, spec.settings))
