@@ -87,3 +87,21 @@ def test_load_task_errors_are_specific():
         load_task("nope")
     with pytest.raises(ValueError, match="bad parameters for task 'digits'"):
         load_task({"name": "digits", "colour": True})
+
+
+def test_mnist_subsets_keep_the_first_images_and_enter_the_spec(tmp_path):
+    rng = np.random.default_rng(1)
+    n_train, n_test = 50020, 9
+    _write_idx(tmp_path / "train-images-idx3-ubyte", rng.integers(0, 256, (n_train, 28, 28)))
+    _write_idx(tmp_path / "train-labels-idx1-ubyte", rng.integers(0, 10, n_train))
+    _write_idx(tmp_path / "t10k-images-idx3-ubyte", rng.integers(0, 256, (n_test, 28, 28)))
+    _write_idx(tmp_path / "t10k-labels-idx1-ubyte", rng.integers(0, 10, n_test))
+    full = mnist(root=tmp_path, downsample=4)
+    part = mnist(root=tmp_path, downsample=4, train_size=30, val_size=5, test_size=4)
+    assert (len(part.train), len(part.val), len(part.test)) == (30, 5, 4)
+    assert torch.equal(part.train.x, full.train.x[:30])
+    assert torch.equal(part.val.y, full.val.y[:5])
+    assert torch.equal(part.test.x, full.test.x[:4])
+    assert part.spec["train_size"] == 30 and "train_size" not in full.spec
+    with pytest.raises(ValueError, match=r"val_size must be an integer in \[1, 10000\]"):
+        mnist(root=tmp_path, val_size=0)

@@ -83,3 +83,20 @@ def test_cli_train_then_resume(tmp_path, capsys):
 def test_cli_train_rejects_bad_settings(tmp_path, capsys):
     assert main(["train", "relu", "--lr", "-1", "--out", str(tmp_path / "x.safetensors")]) == 2
     assert "lr=-1" in capsys.readouterr().err
+
+
+def test_progress_inside_an_epoch_shows_batches(tmp_path, capsys):
+    train(_cfg(tmp_path, hidden_size=4), progress=True)
+    err = capsys.readouterr().err
+    assert "epoch 1" in err and "/19" in err and "batch" in err  # 1,197 / 64 → 19 batches
+
+
+def test_mnist_subset_options_reach_the_command_line():
+    cfg = TrainConfig(
+        architecture="relu",
+        task={"name": "mnist", "seed": 0, "permuted": True, "downsample": 2, "train_size": 100},
+        out="x.safetensors",
+    )
+    words = cfg.command().split()
+    assert words[words.index("--downsample") + 1] == "2"
+    assert words[words.index("--train-size") + 1] == "100"
