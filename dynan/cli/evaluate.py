@@ -22,7 +22,9 @@ def run(args: argparse.Namespace) -> int:
     from dynan_models.evaluation import evaluate_all
     from dynan_models.perturbations import PERTURBATIONS
     from dynan_models.tasks import load_task
+    from dynan_models.training import keep_freed_memory
 
+    keep_freed_memory()  # whole-sequence buffers reused, not mapped afresh for every batch
     device = resolve_device(args.device)
     rows = {}
     for path in args.checkpoints:
