@@ -1,7 +1,11 @@
-"""Train every missing checkpoint of a zoo grid (a JSON manifest), one `dynan train` at a time.
+"""Train every missing checkpoint of a zoo grid (a JSON manifest) on the sweep engine (Dask).
 
-Usage: ``python models/zoo/train_grid.py models/zoo/psmnist/grid.json [--dry-run]``
-(``make zoo-psmnist``). Safe to rerun at any time: it looks at each entry's checkpoint and
+Usage: ``python models/zoo/train_grid.py models/zoo/psmnist/grid.json [--workers N |
+--scheduler ADDRESS] [--retrain] [--dry-run]`` (``make zoo-psmnist``; ``make zoo`` trains
+models/zoo/grid.json with --retrain). Each `dynan train` is one task of
+:func:`dynan.sweep.grid.run_commands`: ``--workers N`` runs N at once on this machine (default
+1), ``--scheduler`` on a running Dask cluster whose workers see this repository at the same
+path. Safe to rerun at any time: it looks at each entry's checkpoint and
 
 - skips it when finished (the checkpoint holds the test metrics under every perturbation,
   ``metrics["accuracy"]``, and was not interrupted);
@@ -19,9 +23,10 @@ The manifest (see models/zoo/psmnist/grid.json) is plain data:
      "runs": [{"architecture": "arun", "seed": 0, "options": {"controller-size": 16}}, ...]}
 
 Each run is ``dynan train <architecture> --<flag> <value> ... --seed <seed> --out <file>``
-with the defaults overridden by the entry's options; the order of ``runs`` is the order of
-training. Every entry is independent, so another engine (e.g. a Dask cluster) can map
-``command(entry)`` over the entries that ``pending`` returns.
+with the defaults overridden by the entry's options; ``runs`` are started in their order.
+An entry may carry more fields for the name (models/zoo/grid.json: ``tag``). This script is a
+tool of the repository, not part of the installed networks: it drives the ``dynan`` CLI and
+the sweep engine of the ``dynan`` package.
 """
 
 from __future__ import annotations
@@ -29,9 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,10 +71,13 @@ def status(path: Path) -> tuple[str, int]:
     return "partial", trained
 
 
-def command(grid: dict, entry: dict, dynan: str = "dynan") -> list[str] | None:
-    """The `dynan train` command that brings ``entry`` to its end, or None when it is done."""
+def command(
+    grid: dict, entry: dict, dynan: str = "dynan", *, retrain: bool = False
+) -> list[str] | None:
+    """The `dynan train` command that brings ``entry`` to its end, or None when it is done
+    (``retrain``: the command that trains it from scratch, whatever exists)."""
     path = checkpoint_path(grid, entry)
-    state, trained = status(path)
+    state, trained = ("missing", 0) if retrain else status(path)
     if state == "done":
         return None
     options = {**grid["defaults"], **entry.get("options", {})}
@@ -85,9 +91,13 @@ def command(grid: dict, entry: dict, dynan: str = "dynan") -> list[str] | None:
     return [*argv, "--epochs", str(max(epochs - trained, 1) if state == "partial" else epochs)]
 
 
-def pending(grid: dict, dynan: str = "dynan") -> list[tuple[dict, list[str]]]:
-    """(entry, command) for every entry not finished yet, in the grid's order."""
-    return [(e, c) for e in grid["runs"] if (c := command(grid, e, dynan)) is not None]
+def pending(
+    grid: dict, dynan: str = "dynan", *, retrain: bool = False
+) -> list[tuple[dict, list[str]]]:
+    """(entry, command) for every entry not finished yet (all with ``retrain``), in order."""
+    return [
+        (e, c) for e in grid["runs"] if (c := command(grid, e, dynan, retrain=retrain)) is not None
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,34 +105,48 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("grid", help="grid manifest (JSON)")
     parser.add_argument("--dynan", default=str(ROOT / ".venv" / "bin" / "dynan"))
     parser.add_argument("--dry-run", action="store_true", help="print the commands only")
+    parser.add_argument(
+        "--retrain", action="store_true", help="train every entry from scratch (make zoo)"
+    )
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--workers", type=int, default=1, help="runs at once on this machine (default 1)"
+    )
+    where.add_argument("--scheduler", default=None, help="a running Dask scheduler's address")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     grid = load_grid(args.grid)
     logs = ROOT / grid.get("log_dir", "runs/zoo")
     logs.mkdir(parents=True, exist_ok=True)
-    todo = pending(grid, args.dynan)
+    todo = pending(grid, args.dynan, retrain=args.retrain)
     if not todo:
         print(f"{args.grid}: every checkpoint is finished")
-    for entry, cmd in todo:
-        name = grid["name"].format(**entry)
-        line = shlex.join(cmd)
-        if args.dry_run:
-            print(line)
-            continue
-        with open(logs / "progress.log", "a") as log:
-            log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} start {name}: {line}\n")
-        started = time.monotonic()
-        with open(logs / f"{name}.log", "a") as out:
-            rc = subprocess.call(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-        with open(logs / "progress.log", "a") as log:
-            log.write(
-                f"{time.strftime('%Y-%m-%d %H:%M:%S')} end {name}: exit {rc}, "
-                f"{time.monotonic() - started:.0f} s\n"
-            )
-        if rc != 0:
-            print(
-                f"{name}: dynan train exited {rc}; see {logs / (name + '.log')}", file=sys.stderr
-            )
-    return 0
+        return 0
+    if args.dry_run:
+        for _, cmd in todo:
+            print(shlex.join(cmd))
+        return 0
+    from dynan.sweep.grid import Command, run_commands
+
+    commands = [
+        Command(
+            name,
+            tuple(cmd),
+            cwd=str(ROOT),
+            log=str(logs / f"{name}.log"),
+            progress_log=str(logs / "progress.log"),
+        )
+        for entry, cmd in todo
+        if (name := grid["name"].format(**entry))
+    ]
+    runs = run_commands(
+        commands, scheduler=args.scheduler, workers=args.workers, progress=not args.quiet
+    )
+    failed = [run for run in runs if not run.ok]
+    for run in failed:
+        print(f"{run.label}: {run.error}", file=sys.stderr)
+    print(f"{args.grid}: {len(runs) - len(failed)} of {len(runs)} run(s) finished")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,116 @@
+"""Command grids on the sweep engine: independent command lines (training runs) as Dask tasks.
+
+A training grid (architectures × seeds × tasks, e.g. ``models/zoo/psmnist/grid.json``) is a
+list of ``dynan train`` command lines that do not depend on each other. :func:`run_commands`
+runs each as one task: a worker starts the command as a subprocess (its output appended to
+the command's log) and waits for it, so ``workers`` processes train ``workers`` networks at
+once, on this machine (an embedded ``LocalCluster``) or on a cluster (``scheduler=``; the
+command's paths must exist on the workers, e.g. a shared filesystem).
+
+A command that exits non-zero is that task's error (the others go on); a worker that dies
+mid-command has its task rerun elsewhere by Dask, from the same command line.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from dynan.sweep.engine import Scheduler, TaskRun, run_tasks
+
+__all__ = ["Command", "run_command", "run_commands"]
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command line of a grid.
+
+    Attributes
+    ----------
+    name : str
+        Label (progress, errors).
+    argv : tuple of str
+        The command and its arguments (no shell).
+    cwd : str
+        Working directory.
+    log : str
+        File the command's stdout and stderr are appended to ("" to discard them).
+    progress_log : str
+        File that gets one "start" and one "end" line per command ("" for none).
+    """
+
+    name: str
+    argv: tuple[str, ...]
+    cwd: str = "."
+    log: str = ""
+    progress_log: str = ""
+
+
+def _note(path: str, text: str) -> None:
+    if path:
+        with open(path, "a") as handle:
+            handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
+
+
+def run_command(command: Command) -> float:
+    """Run one command to its end on this process; return its wall time in seconds.
+
+    Raises
+    ------
+    RuntimeError
+        The command exited non-zero (the message names the log).
+    """
+    started = time.monotonic()
+    _note(command.progress_log, f"start {command.name}: {shlex.join(command.argv)}")
+    if command.log:
+        os.makedirs(os.path.dirname(os.path.abspath(command.log)), exist_ok=True)
+    with open(command.log or os.devnull, "a") as out:
+        rc = subprocess.call(command.argv, cwd=command.cwd, stdout=out, stderr=subprocess.STDOUT)
+    seconds = time.monotonic() - started
+    _note(command.progress_log, f"end {command.name}: exit {rc}, {seconds:.0f} s")
+    if rc != 0:
+        where = f"; see {command.log}" if command.log else ""
+        raise RuntimeError(f"{command.name}: exit status {rc}{where}")
+    return seconds
+
+
+def run_commands(
+    commands: Sequence[Command],
+    *,
+    scheduler: Scheduler = None,
+    workers: int | None = None,
+    progress: bool = True,
+    desc: str = "dynan grid",
+) -> list[TaskRun]:
+    """Run ``commands`` as Dask tasks (see :func:`dynan.sweep.engine.run_tasks`).
+
+    Returns
+    -------
+    list of TaskRun
+        One per command, in order: ``value`` its seconds, or ``error`` ("RuntimeError: NAME:
+        exit status 1; see LOG", or the worker's death).
+
+    Notes
+    -----
+    Cost: the commands themselves, ``workers`` at a time; give each command one thread of its
+    own (``dynan train --threads 1``) so ``workers`` commands fill ``workers`` cores.
+
+    Examples
+    --------
+    >>> runs = run_commands([Command("hello", ("echo", "hi"))], workers=1)  # doctest: +SKIP
+    >>> runs[0].ok  # doctest: +SKIP
+    True
+    """
+    return run_tasks(
+        run_command,
+        list(commands),
+        labels=[c.name for c in commands],
+        scheduler=scheduler,
+        workers=workers,
+        progress=progress,
+        desc=desc,
+    )
