@@ -47,6 +47,13 @@ def _point(dim: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     return x, u
 
 
+def _autograd_jacobian(reference, x, u):
+    """∂ reference(x, u) / ∂x per example, by forward-mode autograd through torch's modules."""
+    return torch.stack(
+        [jacfwd(lambda z, b=b: reference(z[None], u[b : b + 1])[0])(x[b]) for b in range(B)]
+    )
+
+
 # -- cells ---------------------------------------------------------------------------------------
 def _torch_cell_step(cell, kind):
     """Flat state → flat next state through torch's own cell (float64 copy)."""
@@ -72,10 +79,7 @@ def test_cell_step_and_jacobian_match_torch_cell(kind, bias):
     x, u = _point(system.dim, torch.Generator().manual_seed(3))
     assert torch.allclose(system.step(x, u), reference(x, u), rtol=0, atol=1e-14)
     jac = system.jacobian(x, u)
-    auto = torch.stack(
-        [jacfwd(lambda z, b=b: reference(z[None], u[b : b + 1])[0])(x[b]) for b in range(B)]
-    )
-    assert torch.allclose(jac, auto, rtol=0, atol=1e-12)
+    assert torch.allclose(jac, _autograd_jacobian(reference, x, u), rtol=0, atol=1e-12)
     assert jac.abs().max() > 1e-2
     tangents = torch.randn(B, system.dim, 4, dtype=F64)
     assert torch.allclose(system.jvp(x, u, tangents), jac @ tangents, rtol=0, atol=1e-12)
@@ -142,10 +146,7 @@ def test_stacked_block_jacobian_matches_autograd_through_module(kind, bias):
     x, u = _point(system.dim, torch.Generator().manual_seed(6))
     assert torch.allclose(system.step(x, u), reference(x, u), rtol=0, atol=1e-13)
     jac = system.jacobian(x, u)
-    auto = torch.stack(
-        [jacfwd(lambda z, b=b: reference(z[None], u[b : b + 1])[0])(x[b]) for b in range(B)]
-    )
-    assert torch.allclose(jac, auto, rtol=0, atol=1e-12)
+    assert torch.allclose(jac, _autograd_jacobian(reference, x, u), rtol=0, atol=1e-12)
     # block lower-triangular in the layers, with the off-diagonal blocks really present
     h_block = jac[:, : layers * N, : layers * N].reshape(B, layers, N, layers, N)
     assert h_block[:, 0, :, 1:].abs().max() == 0
