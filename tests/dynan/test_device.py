@@ -131,6 +131,29 @@ def test_cli_cuda_without_cuda_exits_2_with_one_line(command, checkpoint, tmp_pa
     assert not any(tmp_path.iterdir())
 
 
+def test_cli_train_and_evaluate_cuda_without_cuda(checkpoint, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    out = tmp_path / "t.safetensors"
+    train = ["train", "relu", "--epochs", "1", "--quiet", "--out", str(out), "--device", "cuda"]
+    for argv in (train, ["evaluate", checkpoint, "--device", "cuda:0"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert f"dynan {argv[0]}: error: --device cuda" in err and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_cli_train_on_cpu_with_gpu_options(tmp_path):
+    """--tf32 changes nothing on the CPU: the same weights as a plain run from the same seed."""
+    from dynan.checkpoint import load
+
+    paths = [tmp_path / "a.safetensors", tmp_path / "b.safetensors"]
+    base = ["train", "relu", "--hidden-size", "4", "--epochs", "1", "--quiet"]
+    assert main([*base, "--out", str(paths[0])]) == 0
+    assert main([*base, "--device", "cpu", "--tf32", "--out", str(paths[1])]) == 0
+    a, b = (load(p).state_dict() for p in paths)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_cli_bad_device_name_is_an_argparse_error(checkpoint, tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:
         main(["lyapunov", checkpoint, "--out", str(tmp_path), "--device", "gpu"])
