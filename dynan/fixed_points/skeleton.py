@@ -121,10 +121,12 @@ def _follow(system, x, u, targets, balls, same, stable, scale, max_steps, progre
     steps = torch.full((n,), max_steps, dtype=torch.long, device=x.device)
     length = torch.zeros(n, dtype=x.dtype, device=x.device)
     with torch.no_grad():
-        for t in tqdm(range(1, max_steps + 1), desc="skeleton", disable=not progress,
+        for t in tqdm(range(1, max_steps + 1), desc="skeleton", disable=progress is not True,
                       leave=False):  # fmt: skip
             if t % _CHECK_EVERY == 1 and not live.any():
                 break
+            if callable(progress) and t % _CHECK_EVERY == 1:
+                progress(t, max_steps)
             new = system.step(x, u)
             moved = (new - x).norm(dim=1)
             x = torch.where(live[:, None], new, x)

@@ -211,11 +211,13 @@ def _lm_loop(system, x, u, linearise, chunk, max_iter, q_floor, gain, progress, 
         q = q_values(system, x, u)
         mu = torch.full_like(q, 1e-3)
         rule = _StallRule(q, gain)
-        for it in tqdm(range(max_iter), desc=desc, disable=not progress, leave=False):
+        for it in tqdm(range(max_iter), desc=desc, disable=progress is not True, leave=False):
             active = rule.active(it, q, mu, q_floor)
             if active.numel() == 0:
                 break
             for idx in active.split(chunk):
+                if callable(progress):  # per chunk: a chunk of a large system takes seconds
+                    progress(it, max_iter)
                 xc, uc = x[idx], rows(u, idx)
                 normal, rhs, to_step = linearise(xc, uc)
                 new, q_new, mu[idx], ok = _damped_step(
@@ -266,7 +268,9 @@ def adam_descent(system, x, u, *, max_iter, lr, tol_q, progress) -> tuple[Tensor
     opt = torch.optim.Adam([x], lr=lr)
     best, since = math.inf, 0
     done = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
-    for _ in tqdm(range(max_iter), desc="Adam", disable=not progress, leave=False):
+    for it in tqdm(range(max_iter), desc="Adam", disable=progress is not True, leave=False):
+        if callable(progress):
+            progress(it, max_iter)
         q = q_values(system, x, u)
         done |= (q < tol_q).detach()
         live = torch.isfinite(q.detach()) & ~done

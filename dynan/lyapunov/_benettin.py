@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from scipy import stats
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from dynan.errors import SystemError_
 from dynan.system import DynamicalSystem, check_state
@@ -68,9 +69,36 @@ def count(name: str, value: Any, *, minimum: int = 0) -> int:
     return int(value)
 
 
-def progress_options(progress: bool) -> dict:
-    """tqdm options: shown only for runs longer than a second, and only if ``progress``."""
-    return {"disable": not progress, "delay": 1.0, "unit": "step", "leave": False}
+def progress_options(progress: bool | Callable[[int, int], None]) -> dict:
+    """tqdm options: shown only for runs longer than a second, and only if ``progress`` is
+    True (a callable gets the steps instead, through :func:`progress_bar`)."""
+    return {"disable": progress is not True, "delay": 1.0, "unit": "step", "leave": False}
+
+
+class _CallbackBar:
+    """tqdm's ``update`` for a ``progress(done, total)`` callable (e.g. a report's status)."""
+
+    def __init__(self, total: int, callback: Callable[[int, int], None]):
+        self.total, self.done, self.callback = total, 0, callback
+
+    def update(self, n: int) -> None:
+        self.done += n
+        self.callback(self.done, self.total)
+
+    def __enter__(self) -> _CallbackBar:
+        self.callback(0, self.total)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def progress_bar(total: int, desc: str, progress: bool | Callable[[int, int], None]) -> Any:
+    """A tqdm bar over ``total`` steps, or, when ``progress`` is a callable, an object with
+    tqdm's ``update`` that calls ``progress(steps done, total)`` (once per block of steps)."""
+    if callable(progress):
+        return _CallbackBar(total, progress)
+    return tqdm(total=total, desc=desc, **progress_options(progress))
 
 
 def t_interval(samples: np.ndarray, *, confidence: float) -> tuple[np.ndarray, np.ndarray]:
@@ -179,7 +207,9 @@ def evolve(
     every block. ``qr_on``: where the QRs run (default the tangents' device; see
     :func:`qr_device`).
     """
-    block = steps if block is None else block
+    if block is None:  # one block, or about RECORDS when someone watches the progress
+        per = max(1, math.ceil(steps / (qr_every * RECORDS)))
+        block = steps if bar is None else qr_every * per
     done = 0
     while done < steps:
         n = min(block, steps - done)

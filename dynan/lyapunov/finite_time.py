@@ -22,10 +22,9 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from dynan.errors import SystemError_
-from dynan.lyapunov._benettin import count, evolve, prepare, progress_options, t_interval
+from dynan.lyapunov._benettin import count, evolve, prepare, progress_bar, t_interval
 from dynan.lyapunov._benettin import qr_device as qr_device_for
 from dynan.results import Result
 
@@ -178,10 +177,9 @@ def finite_time_lyapunov(
             f"({tangent_transient}) and the last step ({n_steps}) aligned on event {event}"
         )
     sums: list[Tensor] = []
-    options = progress_options(progress)
     with (
         torch.no_grad(),
-        tqdm(total=first + n_windows * window, desc=f"ftle {system.name}", **options) as bar,
+        progress_bar(first + n_windows * window, f"ftle {system.name}", progress) as bar,
     ):
         x, tangents = evolve(
             system, setup.x, setup.tangents, setup.inputs, start=0, steps=first,

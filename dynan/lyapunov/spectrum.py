@@ -10,13 +10,13 @@ References: Benettin, Galgani, Giorgilli, Strelcyn (1980), Meccanica 15; Eckmann
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from dynan.errors import SystemError_
 from dynan.lyapunov._benettin import (
@@ -24,7 +24,7 @@ from dynan.lyapunov._benettin import (
     count,
     evolve,
     prepare,
-    progress_options,
+    progress_bar,
     t_interval,
 )
 from dynan.lyapunov._benettin import qr_device as qr_device_for
@@ -164,7 +164,7 @@ def lyapunov_spectrum(
     dt: float | None = None,
     tangent_transient: int | None = None,
     confidence: float = 0.95,
-    progress: bool = True,
+    progress: bool | Callable[[int, int], None] = True,
     qr_device: str = "auto",
 ) -> LyapunovSpectrum:
     """Top-k Lyapunov exponents by the QR method, averaged over trials run as one batch.
@@ -199,8 +199,9 @@ def lyapunov_spectrum(
         Steps of the transient during which tangents are evolved; default ``transient // 2``.
     confidence : float
         Level of the t-interval over trials.
-    progress : bool
-        Show a progress bar (after one second).
+    progress : bool or callable
+        Show a progress bar (after one second); a callable ``progress(done, total)`` is
+        called with the steps done instead, about :data:`RECORDS` times (a report's status).
     qr_device : {"auto", "cpu", "system"}
         Where the QRs run; everything else runs on ``system.device``. "auto" (default): on
         the CPU when the system is on a GPU and k ≤ 64 (small batched QRs are slow on CUDA),
@@ -280,7 +281,7 @@ def lyapunov_spectrum(
     desc = f"lyapunov {system.name}"
     with (
         torch.no_grad(),
-        tqdm(total=transient + n_steps, desc=desc, **progress_options(progress)) as bar,
+        progress_bar(transient + n_steps, desc, progress) as bar,
     ):
         state_only = transient - tangent_transient
         x, _ = evolve(system, x, None, setup.inputs, start=0, steps=state_only, bar=bar)

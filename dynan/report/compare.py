@@ -145,6 +145,7 @@ def compare_page(
         subtitle=f"preset {ctx.settings.name}",
         checkpoints=[provenance(name, net) for name, net in named],
     )
+    ctx.status = progress.status
     for key in sections:
         title, function = COMPARE_SECTIONS[key]
         progress.start(f"compare: {title}")

@@ -19,7 +19,7 @@ controllers have one condition, ``static``: the exponent of their whole state (h
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -90,7 +90,7 @@ def drive_sweep(
     transient: int,
     seed: int = 0,
     confidence: float = 0.95,
-    progress: bool = False,
+    progress: bool | Callable[[int, int], None] = False,
 ) -> DriveSweep:
     """λ₁ of ``net`` on inputs ``x`` under constant drives ξ, per condition (see the module).
 
@@ -110,8 +110,9 @@ def drive_sweep(
         Seed of the random starting tangent vectors.
     confidence : float
         Level of the t-intervals over trials.
-    progress : bool
-        Show progress bars of the QR runs.
+    progress : bool or callable
+        Show progress bars of the QR runs, or call ``progress(done, total)`` with their steps
+        (see :func:`dynan.lyapunov.lyapunov_spectrum`).
 
     Returns
     -------

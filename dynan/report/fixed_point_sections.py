@@ -64,7 +64,12 @@ def fixed_points_result(net: RecurrentNetwork, ctx: Context) -> FixedPoints:
         params,
         FixedPoints,
         lambda: network_fixed_points(
-            net, mode=mode, x=ctx.tasks.inputs(net, p["examples"]), seed=p["seed"], **options
+            net,
+            mode=mode,
+            x=ctx.tasks.inputs(net, p["examples"]),
+            seed=p["seed"],
+            progress=ctx.steps(f"{mode} fixed points, iteration"),
+            **options,
         ),
     )
 

@@ -202,6 +202,13 @@ class Context:
     cache: AnalysisCache
     settings: Settings = field(default_factory=Settings)
     tasks: TaskStore = field(default_factory=TaskStore)
+    #: Told how a long analysis is getting on ("joint spectrum: 3200/6400"); the report's bar
+    #: shows it after the section's name, so the bar moves within a section.
+    status: Callable[[str], None] = field(default=lambda text: None)
+
+    def steps(self, label: str) -> Callable[[int, int], None]:
+        """A ``progress(done, total)`` callable for an analysis, reporting to :attr:`status`."""
+        return lambda done, total: self.status(f"{label} {done}/{total}")
 
 
 def load_checkpoints(
@@ -252,9 +259,15 @@ class Progress:
 
     def __init__(self, total: int, *, enabled: bool, desc: str):
         self._bar = tqdm(total=total, desc=desc, unit="section", disable=not enabled)
+        self._label = ""
 
     def start(self, label: str) -> None:
+        self._label = label
         self._bar.set_postfix_str(label, refresh=True)
+
+    def status(self, text: str) -> None:
+        """Show how the running section is getting on, after its label."""
+        self._bar.set_postfix_str(f"{self._label} · {text}", refresh=True)
 
     def advance(self) -> None:
         self._bar.update(1)

@@ -78,7 +78,7 @@ def spectrum(net: RecurrentNetwork, ctx: Context, mode: str) -> LyapunovSpectrum
             k=k,
             x=ctx.tasks.inputs(net, p["examples"], zero=True),
             transient=p["transient"],
-            progress=False,
+            progress=ctx.steps(f"{mode} spectrum, step"),
         ),
     )
 
@@ -111,7 +111,7 @@ def finite_time(net: RecurrentNetwork, ctx: Context, mode: str) -> FiniteTimeLya
             window=p["window"],
             mode=mode,
             x=x,
-            progress=False,
+            progress=ctx.steps(f"{mode} finite-time λ₁, step"),
         )
 
     return ctx.cache.get_or_compute(
@@ -136,6 +136,7 @@ def sweep(net: RecurrentNetwork, ctx: Context) -> DriveSweep:
             ctx.tasks.inputs(net, p["examples"], zero=True),
             amplitudes=p["amplitudes"],
             transient=p["transient"],
+            progress=ctx.steps("drive sweep, step"),
         ),
     )
 

@@ -84,6 +84,7 @@ def checkpoint_page(
         subtitle=_subtitle(net, ctx.settings),
         checkpoints=[provenance(name, net)],
     )
+    ctx.status = progress.status
     for key in sections:
         title, function = SECTIONS[key]
         progress.start(f"{name}: {title}")
@@ -132,6 +133,9 @@ class _QueueProgress:
     def advance(self) -> None:
         _QUEUE.put(("advance", ""))
 
+    def status(self, text: str) -> None:
+        _QUEUE.put(("status", text))
+
 
 def _init_worker(queue: Any) -> None:
     global _QUEUE
@@ -159,6 +163,8 @@ def _run_parallel(jobs: list[_PageJob], workers: int, bar: Progress) -> list[tup
                 return
             if kind == "start":
                 bar.start(label)
+            elif kind == "status":
+                bar.status(label)
             else:
                 bar.advance()
 

@@ -120,3 +120,23 @@ def test_lambda1_comparison_plot_checks_its_arguments(nets, tmp_path):
     with pytest.raises(ValueError, match="2 results, 1 labels and 2 frozen entries"):
         plot_lambda1_comparison([spec, spec], labels=["a"])
     plt.close("all")
+
+
+def test_long_analyses_report_progress_from_inside(nets, tmp_path):
+    # the report's bar must move within a section: the spectrum reports its steps (transient
+    # included) and the fixed-point search its iterations, through ctx.status
+    from dynan.report.fixed_point_sections import fixed_points_result
+    from dynan.report.lyapunov_sections import spectrum
+
+    ctx = _context(tmp_path)
+    seen: list[str] = []
+    ctx.status = seen.append
+    spectrum(nets["arun"], ctx, "joint")
+    steps = [s for s in seen if s.startswith("joint spectrum, step")]
+    done = [int(s.rsplit(" ", 1)[1].split("/")[0]) for s in steps]
+    total = int(steps[-1].rsplit("/", 1)[1])
+    assert len(steps) >= 8 and done == sorted(done) and done[-1] == total
+    assert min(d for d in done if d > 0) <= FAST["lyapunov"]["transient"]  # inside the transient
+    seen.clear()
+    fixed_points_result(nets["arun"], ctx)
+    assert any(s.startswith("frozen fixed points, iteration") for s in seen), seen

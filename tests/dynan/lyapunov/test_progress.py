@@ -1,0 +1,53 @@
+"""Progress from inside the QR method and the fixed-point solvers: a callable ``progress(done,
+total)`` is told the steps as they go, and watching them does not change a single number."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from dynan.fixed_points import find_fixed_points
+from dynan.lyapunov import lyapunov_spectrum
+from dynan.lyapunov._benettin import RECORDS
+from dynan.lyapunov.finite_time import finite_time_lyapunov
+from dynan.systems import random_rnn
+
+
+def _calls():
+    calls: list[tuple[int, int]] = []
+    return calls, lambda done, total: calls.append((done, total))
+
+
+def test_spectrum_reports_every_block_transient_included_and_same_numbers():
+    system = random_rnn(12, 1.5, seed=0)
+    options = {"k": 4, "n_steps": 640, "transient": 320, "trials": 2, "seed": 0}
+    quiet = lyapunov_spectrum(system, progress=False, **options)
+    calls, progress = _calls()
+    watched = lyapunov_spectrum(system, progress=progress, **options)
+    np.testing.assert_array_equal(watched.trial_exponents, quiet.trial_exponents)
+    np.testing.assert_array_equal(watched.running, quiet.running)
+    done = [d for d, _ in calls]
+    assert {t for _, t in calls} == {960} and done == sorted(done) and done[-1] == 960
+    transient = [d for d in done if 0 < d <= 320]
+    assert len(transient) >= RECORDS // 2  # the transient reports as it goes too
+    assert len(done) >= RECORDS
+
+
+def test_finite_time_reports_progress():
+    system = random_rnn(8, 1.2, seed=1)
+    calls, progress = _calls()
+    finite_time_lyapunov(
+        system, n_steps=200, event=100, window=10, trials=2, seed=0, progress=progress
+    )
+    done = [d for d, _ in calls]
+    assert len(done) >= 10 and done == sorted(done) and done[-1] == calls[-1][1]
+
+
+def test_fixed_point_search_reports_iterations():
+    system = random_rnn(6, 0.8, seed=2)
+    calls, progress = _calls()
+    x = torch.randn(32, 6, dtype=torch.float64)
+    quiet = find_fixed_points(system, inits=x, progress=False, seed=0)
+    watched = find_fixed_points(system, inits=x, progress=progress, seed=0)
+    np.testing.assert_array_equal(watched.states, quiet.states)
+    assert calls and all(0 <= d < t for d, t in calls)
