@@ -30,17 +30,9 @@ def threads_cluster():
     """Two single-thread workers in this process (so a monkeypatched torch.cuda reaches them)."""
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=False,
-        dashboard_address=None,
-        silence_logs=logging.ERROR,
-    )
-    client = Client(cluster)
-    yield client
-    client.close()
-    cluster.close()
+    options = {"threads_per_worker": 1, "dashboard_address": None, "silence_logs": logging.ERROR}
+    with LocalCluster(n_workers=2, processes=False, **options) as cluster, Client(cluster) as c:
+        yield c
 
 
 def test_each_worker_takes_its_own_gpu(threads_cluster, monkeypatch):
