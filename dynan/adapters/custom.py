@@ -131,7 +131,10 @@ def module_cell_system(
     check_dtype(dtype)
     module = copy.deepcopy(module).to(dtype).eval().requires_grad_(False)
     system = ModuleCellSystem(module, dim, input_dim, dtype)
-    probe = torch.zeros(1, dim, dtype=dtype)
+    tensors = [*module.parameters(), *module.buffers()]
+    if tensors:
+        system.device = tensors[0].device  # analyses follow the module's device
+    probe = torch.zeros(1, dim, dtype=dtype, device=system.device)
     try:  # fail now, with the reason, rather than inside an analysis
         with torch.no_grad():
             system.step(probe)

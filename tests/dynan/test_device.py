@@ -13,6 +13,7 @@ from contextlib import contextmanager
 import pytest
 import torch
 
+import dynan
 from dynan.adapters.network import network_system
 from dynan.cli import build_parser, main
 from dynan.cli._device import resolve_device, resolve_dtype, worker_device
@@ -218,6 +219,33 @@ def test_lyapunov_steps_run_on_meta_device(architecture, mode):
     x, tangents, logsum = _block(system, x, tangents, inputs, 0, 12, 1)
     assert x.device.type == tangents.device.type == logsum.device.type == "meta"
     assert logsum.shape == (3, 2)
+
+
+class _Cell(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(0.5 * torch.eye(3))
+        self.u = torch.nn.Linear(2, 3)
+
+    def forward(self, u, h):
+        return torch.tanh(h @ self.w.T + self.u(u))
+
+
+@pytest.mark.parametrize(
+    "module",
+    [torch.nn.GRU(2, 4), torch.nn.LSTMCell(2, 3), torch.nn.RNN(2, 3, num_layers=2), _Cell()],
+    ids=["gru", "lstm-cell", "rnn-2-layers", "custom-cell"],
+)
+def test_module_systems_follow_the_module_to_meta(module):
+    """as_system on a module builds the system where the module lives; its steps read nothing
+    back (the custom cell through torch.func's jvp)."""
+    options = {"dim": 3, "input_dim": 2} if isinstance(module, _Cell) else {}
+    system = dynan.as_system(module.to(F64).to("meta"), **options)
+    assert system.device == torch.device("meta")
+    meta = {"dtype": F64, "device": "meta"}
+    x, tangents = torch.zeros(2, system.dim, **meta), torch.zeros(2, system.dim, 2, **meta)
+    x, tangents, _ = _block(system, x, tangents, torch.zeros(2, 6, 2, **meta), 0, 6, 1)
+    assert x.device.type == tangents.device.type == "meta"
 
 
 HOST_READS = ("item", "tolist", "numpy", "cpu", "cuda", "__bool__", "__float__", "__int__")
