@@ -20,7 +20,7 @@ from dynan.cli._device import resolve_device, resolve_dtype, worker_device
 from dynan.errors import SystemError_
 from dynan.fixed_points.skeleton import _CHECK_EVERY, _follow
 from dynan.lyapunov import network_lyapunov
-from dynan.lyapunov._benettin import QR_CPU_MAX_K, _block, evolve, qr_device
+from dynan.lyapunov._benettin import QR_CPU_MAX_K, _block, evolve, prepare, qr_device
 from dynan.system import CallableSystem, simulate
 from dynan_models import build, save_checkpoint
 
@@ -219,6 +219,20 @@ def test_lyapunov_steps_run_on_meta_device(architecture, mode):
     x, tangents, logsum = _block(system, x, tangents, inputs, 0, 12, 1)
     assert x.device.type == tangents.device.type == logsum.device.type == "meta"
     assert logsum.shape == (3, 2)
+
+
+def test_prepare_puts_starts_and_bases_on_the_system_device():
+    """Drawn on the CPU from the seed (the same on every device), then moved once."""
+    net = _net("gru").to(F64)
+    on_cpu = prepare(network_system(net), k=2, inputs=None, trials=3, seed=4, h0=None, dt=None,
+                     steps=10)  # fmt: skip
+    meta = prepare(network_system(net.to("meta")), k=2, inputs=None, trials=3, seed=4, h0=None,
+                   dt=None, steps=10)  # fmt: skip
+    assert meta.x.device.type == meta.tangents.device.type == "meta"
+    assert on_cpu.x.device.type == on_cpu.tangents.device.type == "cpu"
+    assert meta.tangents.shape == on_cpu.tangents.shape == (3, 5, 2)
+    gram = on_cpu.tangents.mT @ on_cpu.tangents
+    torch.testing.assert_close(gram, torch.eye(2, dtype=F64).expand(3, 2, 2))
 
 
 class _Cell(torch.nn.Module):
