@@ -88,7 +88,7 @@ def test_fast_sequence_without_gradients_equals_the_loop(arch):
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-14)
 
 
-def test_float32_training_step_matches_float64_loop():
+def test_float32_gradients_match_float64():
     # the float32 path (used in training) agrees with the float64 reference to float32 accuracy
     net64 = _net("arun")
     net32 = _net("arun").float()
