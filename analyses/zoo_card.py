@@ -100,7 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     zoo = Path(args.zoo)
     paths = sorted(zoo.glob("*.safetensors"))
-    tier = sorted((zoo / "psmnist").glob("*.safetensors"), key=_variant_order)
+    # finished runs only (a run in progress has no test metrics yet)
+    tier = [
+        p
+        for p in sorted((zoo / "psmnist").glob("*.safetensors"), key=_variant_order)
+        if "accuracy" in dynan.load(p).checkpoint.metrics
+    ]
     everything = paths + tier
     size = sum(p.stat().st_size for p in everything)
     text = HEADER + COLUMNS + "\n".join(row(p) for p in paths) + "\n"
