@@ -151,6 +151,10 @@ def run(args: argparse.Namespace) -> int:
     for path in written:
         print(f"wrote {path}")
     _print_summary(result)
+    if not result.task:  # checkpoints imported without --task
+        from dynan.importers.inputs import STAND_IN_NOTE
+
+        print(STAND_IN_NOTE)
     return 0
 
 

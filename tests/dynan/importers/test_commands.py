@@ -77,6 +77,8 @@ def test_cka_compares_task_less_imports_on_the_same_stand_ins(imported, tmp_path
     code = main(args)
     captured = capsys.readouterr()
     assert code == 0, captured.err
+    assert "random N(0, 1) inputs stand in for task data" in captured.out
+    assert json.loads((tmp_path / "cka.json").read_text())["n"] == 32
 
 
 def test_evaluate_needs_a_task_and_runs_with_one(imported, capsys):
