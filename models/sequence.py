@@ -6,8 +6,17 @@ them back one by one. Here one ``torch.autograd.Function`` covers the whole sequ
 forward runs the recursion of REFERENCES.md §1 without autograd, and the backward is its exact
 gradient by back-propagation through time, arranged so that everything that does not depend on
 the recursion — the activation derivatives ∂γ/∂a, ∂γ/∂n, ∂γ/∂s, tanh', and every parameter
-gradient — is computed for all T steps at once in a few large kernels. Only the products that
-carry the gradient back one step stay in the loop (Elman: 3 kernels a step; ARUN: 8).
+gradient — is computed for all T steps at once in a few large kernels, or (ARUN) accumulated
+by one small matrix product per step while its operands are in cache. The loop keeps only what
+carries the gradient back one step (Elman: 3 kernels a step; ARUN: 9). Buffers for the saved
+states are allocated once per sequence and written in place (no per-step stack).
+
+ARUN on a CPU: tanh p = 2σ(2p) − 1 (σ is ~3× cheaper than tanh), so the controller state is
+kept as q = σ(2p) = (g + 1)/2 with g = 2q − 1 folded into the weights; one product per step
+gives both the next controller pre-activation and this step's read-outs (n, s); controller
+states are stored feature-major, (G, B·N), so products and σ run on contiguous blocks. None of
+this changes the equations: the tests compare with the straightforward loop in float64.
+torch.compile of the step was measured (it works offline here) and was no faster.
 
 Equations (per step t, a_t = inp_t + W h_{t−1}; ARUN per neuron i, REFERENCES.md §1):
 
@@ -41,26 +50,13 @@ from dynan_models.activation import _linear_threshold
 __all__ = ["arun_sequence", "elman_sequence"]
 
 
-# -- the activation and its derivatives, elementwise over any shape ----------------------------
-def _gamma_parts(a: Tensor, n: Tensor, s: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """(γ(a; n, s), σ(n a), softplus_n(a)); γ = lerp(softplus_n, σ, s), the same sum."""
-    z = a * n
-    sp = F.softplus(z, threshold=_linear_threshold(a.dtype)) / n
-    sig = torch.sigmoid(z)
-    return torch.lerp(sp, sig, s), sig, sp
-
-
+# -- the derivatives of γ, elementwise over any shape ------------------------------------------
 def _gamma_grads(a: Tensor, n: Tensor, s: Tensor, sig: Tensor, sp: Tensor):
     """(∂γ/∂a, ∂γ/∂n, ∂γ/∂s) at (a, n, s) given σ(n a) and softplus_n(a), REFERENCES.md §1."""
     slope = sig * (1 - sig)
     d_a = (1 - s) * sig + s * n * slope
     d_n = (1 - s) / n * (a * sig - sp) + s * a * slope
     return d_a, d_n, sig - sp
-
-
-def _tanh(x: Tensor) -> Tensor:
-    """tanh x = 2 σ(2x) − 1 (the same function; σ is ~3× cheaper than tanh on x86 CPUs)."""
-    return torch.sigmoid(2 * x).mul_(2).sub_(1)
 
 
 # -- Elman -------------------------------------------------------------------------------------
