@@ -109,7 +109,8 @@ def _torch_load(path: Path) -> object:
             ) from err
         raise CheckpointError(
             f"{path}: refused: reading it would unpickle {what}; dynan reads only tensors "
-            "and plain containers (torch.load(weights_only=True)) and ran nothing in the file"
+            "and plain containers (torch.load(weights_only=True)) and ran nothing in the file "
+            "(a model of your own: save model.state_dict() instead)"
         ) from err
     except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, OSError) as err:
         raise CheckpointError(
