@@ -340,7 +340,10 @@ def _constant_inputs(system: DynamicalSystem, inputs: ArrayLike | None) -> Tenso
         return None if m == 0 else torch.zeros(1, m, dtype=system.dtype, device=system.device)
     if m == 0:
         raise SystemError_(f"{system.name} takes no input (input_dim = 0), but inputs were given")
-    u = torch.as_tensor(np.asarray(inputs, dtype=np.float64), dtype=system.dtype)
+    if isinstance(inputs, Tensor):  # e.g. the network entry points' input, on the device
+        u = inputs.detach().to(system.device, system.dtype)
+    else:
+        u = torch.as_tensor(np.asarray(inputs, dtype=np.float64), dtype=system.dtype)
     u = (u[None] if u.ndim == 1 else u).to(system.device)
     if u.ndim != 2 or u.shape[1] != m or u.shape[0] == 0:
         raise SystemError_(

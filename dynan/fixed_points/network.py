@@ -101,8 +101,8 @@ def task_trajectories(
         )
     if x is None:
         x = _task_inputs(system.network, n_sequences)
-    x = torch.as_tensor(np.asarray(x, dtype=np.float64), dtype=system.dtype)
-    u = system.inputs(x)  # on the network's device
+    x = x.detach() if isinstance(x, Tensor) else np.asarray(x, dtype=np.float64)
+    u = system.inputs(torch.as_tensor(x, dtype=system.dtype))  # on the network's device
     gen = torch.Generator().manual_seed(seed)
     return simulate(system, system.initial_state(x.shape[0], generator=gen), x.shape[1], u)
 
