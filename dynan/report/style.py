@@ -50,7 +50,23 @@ KIND_COLORS = {"stable": "#2a9d8f", "saddle": "#e9c46a", "unstable": "#e76f51"}
 def use_style() -> None:
     """Apply the house style (seaborn 'ticks', readable font sizes)."""
     sns.set_theme(context="notebook", style="ticks", font_scale=0.9)
-    plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 110, "axes.titleweight": "bold"})
+    plt.rcParams.update(
+        {
+            "figure.dpi": 100,
+            "savefig.dpi": 110,
+            "axes.titleweight": "bold",
+            "svg.hashsalt": "dynan",  # SVG element ids from a fixed salt, not a random one
+        }
+    )
+
+
+#: Metadata that would make two saves of one figure differ (dates, the matplotlib version),
+#: removed by format: a redrawn figure is byte-identical.
+STABLE_METADATA = {
+    "png": {"Software": None},
+    "svg": {"Date": None, "Creator": None},
+    "pdf": {"CreationDate": None, "Creator": None, "Producer": None},
+}
 
 
 def get_axes(ax: Axes | None = None, *, figsize: tuple[float, float] = (5, 3.5)) -> Axes:
@@ -72,11 +88,14 @@ def subplots(
 
 
 def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
-    """Save ``fig`` (format from the suffix) atomically, then close it."""
+    """Save ``fig`` (format from the suffix) atomically, then close it; no dates, version
+    strings or random ids in the file (:data:`STABLE_METADATA`), so a redraw is byte-identical."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    fig.savefig(tmp, bbox_inches="tight")
+    metadata = STABLE_METADATA.get(path.suffix.lstrip(".").lower())
+    with plt.rc_context({"svg.hashsalt": "dynan"}):
+        fig.savefig(tmp, bbox_inches="tight", metadata=metadata)
     os.replace(tmp, path)
     plt.close(fig)
     return path

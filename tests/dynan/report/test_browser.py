@@ -254,3 +254,83 @@ def test_browser_reports_a_broken_image(tmp_path, browser):
     browser.open(page)
     assert browser.evaluate(IMAGES) == [["bad", True, 0]]
     assert any("boom" in e for e in browser.errors())
+
+
+# -- layout: nothing wider than its container at a 1400-px window -----------------------------
+
+#: Elements wider than their container (by more than a pixel), outside scroll boxes, and the
+#: tallest table row. A box that scrolls (overflow-x auto/scroll) may hold wider content: it
+#: is the box that must fit.
+OVERFLOW = """(() => {
+  const scrolls = el => ['auto', 'scroll'].includes(getComputedStyle(el).overflowX);
+  const bad = [];
+  for (const el of document.querySelectorAll('main *')) {
+    const parent = el.parentElement;
+    if (!parent || el.closest('svg')) continue;
+    let inside = false;
+    for (let a = parent; a && a !== document.body; a = a.parentElement) {
+      if (scrolls(a)) { inside = true; break; }
+    }
+    if (inside) continue;
+    const box = el.getBoundingClientRect(), outer = parent.getBoundingClientRect();
+    if (box.width > 0 && (box.right > outer.right + 1 || box.left < outer.left - 1)) {
+      bad.push(el.tagName + '.' + el.className + ' ' + Math.round(box.width) + ' > ' +
+               Math.round(outer.width));
+    }
+  }
+  const rows = Array.from(document.querySelectorAll('tbody tr'));
+  const line = parseFloat(getComputedStyle(document.body).fontSize) * 1.5;
+  const tallest = Math.max(0, ...rows.map(r => r.getBoundingClientRect().height)) / line;
+  const page = document.documentElement.scrollWidth - window.innerWidth;
+  const tables = Array.from(document.querySelectorAll('.table-wrap')).map(
+    w => [w.scrollWidth, w.clientWidth]);
+  return {bad: bad.slice(0, 10), tallest: tallest, page: page, tables: tables};
+})()"""
+
+ZOO = Path(__file__).resolve().parents[3] / "reports" / "zoo"
+
+
+def _layout(browser, path: Path) -> dict:
+    browser.call(
+        "Emulation.setDeviceMetricsOverride",
+        session=True, width=1400, height=900, deviceScaleFactor=1, mobile=False,
+    )  # fmt: skip
+    browser.open(path)
+    return browser.evaluate(OVERFLOW)
+
+
+#: Tallest table row allowed, in lines of text: an index row is one line (a long page name may
+#: wrap once); a page's tables may wrap a long explanation over a few lines.
+TALLEST = {"index": 2.5, "page": 4.5}
+
+
+@pytest.mark.parametrize("page", ["index", "arun-s0", "compare"])
+def test_browser_layout_fits_a_1400px_window(built_report, browser, page):
+    _, out, _ = built_report
+    layout = _layout(browser, out / f"{page}.html")
+    assert layout["bad"] == [] and layout["page"] <= 0, layout
+    assert layout["tallest"] <= TALLEST["index" if page == "index" else "page"], layout
+
+
+@pytest.mark.skipif(not (ZOO / "index.html").is_file(), reason="reports/zoo not built")
+@pytest.mark.parametrize("page", ["index", "compare"])
+def test_browser_zoo_tables_fit_without_scrolling(browser, page):
+    # the committed zoo report: its tables fit the card outright at 1400 px
+    layout = _layout(browser, ZOO / f"{page}.html")
+    assert layout["bad"] == [] and layout["page"] <= 0, layout
+    assert all(inner <= outer + 1 for inner, outer in layout["tables"]), layout
+    assert layout["tallest"] <= TALLEST["index" if page == "index" else "page"], layout
+
+
+def test_browser_layout_check_can_fail(tmp_path, browser):
+    # a table too wide for its card, outside any scroll box, and a row many lines tall
+    page = tmp_path / "wide.html"
+    cells = "".join(f"<td>{'x' * 40}</td>" for _ in range(60))
+    page.write_text(
+        '<!DOCTYPE html><html><head><link rel="icon" href="data:,"></head><body><main>'
+        f"<section><table><tbody><tr>{cells}</tr>"
+        f"<tr><td>{'<br>'.join('line' for _ in range(8))}</td></tr></tbody></table></section>"
+        "</main></body></html>"
+    )
+    layout = _layout(browser, page)
+    assert layout["bad"] and layout["page"] > 0 and layout["tallest"] > max(TALLEST.values())

@@ -23,6 +23,8 @@ from dynan.report.builder import (
     Page,
     PageResult,
     Section,
+    format_value,
+    group_columns,
     table_item,
     text_item,
 )
@@ -106,7 +108,23 @@ def test_report_index_lists_every_page_with_headline_numbers(built_report):
     html = (out / "index.html").read_text()
     for name in _page_names(summary):
         assert f'href="{name}.html"' in html
-    assert "test accuracy" in html and "step accuracy" in html
+    # the four accuracies share one column (the zoo's table fits a 1400-px window)
+    assert "<small>test / sinusoid / step / noise</small>" in html
+    entry = next(p for p in summary.pages if p["name"] == "arun-s0")["values"]
+    cells = " / ".join(
+        format_value(entry[f"{k} accuracy"]) for k in ("test", "sinusoid", "step", "noise")
+    )
+    assert f">{cells}</td>" in html
+
+
+def test_index_columns_grouped():
+    columns = ["architecture", "mean n", "λ₁", "test accuracy", "λ₁ frozen", "noise accuracy"]
+    assert group_columns(columns) == [
+        ("architecture", "", ("architecture",)),
+        ("mean shape", "n", ("mean n",)),
+        ("λ₁", "joint / frozen", ("λ₁", "λ₁ frozen")),
+        ("accuracy", "test / noise", ("test accuracy", "noise accuracy")),
+    ]
 
 
 def test_report_module_is_callable():
@@ -410,3 +428,17 @@ def test_report_rebuilt_is_byte_identical(tmp_path):
     for name, data in before.items():  # no matplotlib version or date in the PNG chunks
         if name.endswith(".png"):
             assert b"Software" not in data and b"Date" not in data, name
+
+
+@pytest.mark.parametrize("suffix", ["png", "svg", "pdf"])
+def test_saved_figure_is_byte_identical_when_redrawn(tmp_path, suffix):
+    from dynan.report.style import save_figure
+
+    data = []
+    for name in ("a", "b"):
+        fig, (ax,) = subplots()
+        ax.plot([0, 1, 2], [1, 0, 2], label="x")
+        ax.legend()
+        data.append(save_figure(fig, tmp_path / f"{name}.{suffix}").read_bytes())
+    assert data[0] == data[1]
+    assert b"Matplotlib v" not in data[0] and b"CreationDate" not in data[0]
