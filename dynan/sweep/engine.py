@@ -32,7 +32,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-__all__ = ["Scheduler", "TaskRun", "cluster", "describe_error", "run_tasks"]
+__all__ = ["Scheduler", "TaskRun", "cluster", "describe_error", "emit", "run_tasks"]
 
 #: What ``scheduler=`` accepts: None (an embedded LocalCluster), an address such as
 #: ``"tcp://10.0.0.5:8786"``, a ``distributed.Client``, or a cluster object (``LocalCluster``,
@@ -68,6 +68,20 @@ def default_workers() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+def emit(topic: str, message: Any) -> None:
+    """Send ``message`` to the caller of :func:`run_tasks` (its ``events`` handler for ``topic``)
+    from inside a task; a no-op outside a Dask worker. Messages are small (labels, counts)."""
+    if not topic:
+        return
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+    except (ImportError, ValueError):  # not running on a worker
+        return
+    worker.log_event(topic, message)
 
 
 @contextlib.contextmanager
@@ -125,6 +139,7 @@ def run_tasks(
     desc: str = "dynan",
     on_result: Callable[[int, TaskRun], None] | None = None,
     initial: int = 0,
+    events: tuple[str, Callable[[Any], None]] | None = None,
 ) -> list[TaskRun]:
     """``function(item)`` for every item on a Dask cluster; one :class:`TaskRun` per item.
 
@@ -147,6 +162,10 @@ def run_tasks(
         e.g. to write a partial table; its exceptions propagate.
     initial : int
         Tasks already done before these (e.g. read from a cache): the bar starts there.
+    events : (topic, handler), optional
+        ``handler(message)`` in this process for each :func:`emit` of ``topic`` by a task
+        (called on the client's event-loop thread; messages sent just before a task ends may
+        arrive after this function returns, so count progress with ``on_result``).
 
     Returns
     -------
@@ -182,6 +201,9 @@ def run_tasks(
     failed = 0
     try:
         with cluster(scheduler, workers=workers) as client:
+            if events is not None:
+                topic, handler = events
+                client.subscribe_topic(topic, lambda event: handler(event[1]))
             futures = client.map(function, items, pure=False)
             index = {f.key: i for i, f in enumerate(futures)}
             for future in as_completed(futures):
@@ -198,6 +220,8 @@ def run_tasks(
                 if on_result is not None:
                     on_result(i, run)
                 future.release()
+            if events is not None:
+                client.unsubscribe_topic(events[0])
     finally:
         bar.close()
     return [r for r in runs if r is not None]

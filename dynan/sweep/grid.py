@@ -9,13 +9,24 @@ command's paths must exist on the workers, e.g. a shared filesystem).
 
 A command that exits non-zero is that task's error (the others go on); a worker that dies
 mid-command has its task rerun elsewhere by Dask, from the same command line.
+
+From a shell (how ``models/zoo/train_grid.py`` calls it, so the networks' folder imports
+nothing from ``dynan``)::
+
+    python -m dynan.sweep.grid COMMANDS.json [--workers N | --scheduler ADDRESS] [--quiet]
+
+where COMMANDS.json is a list of :class:`Command` fields (``name``, ``argv``, ``cwd``,
+``log``, ``progress_log``). Exit status 1 when a command failed (one line each on stderr).
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import shlex
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -114,3 +125,28 @@ def run_commands(
         progress=progress,
         desc=desc,
     )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m dynan.sweep.grid COMMANDS.json``: run a command list on the engine."""
+    parser = argparse.ArgumentParser(prog="python -m dynan.sweep.grid", description=__doc__)
+    parser.add_argument("commands", help="JSON list of {name, argv, cwd, log, progress_log}")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=None, help="local worker processes")
+    where.add_argument("--scheduler", default=None, help="a running Dask scheduler's address")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    with open(args.commands) as handle:
+        commands = [Command(**{**c, "argv": tuple(c["argv"])}) for c in json.load(handle)]
+    runs = run_commands(
+        commands, scheduler=args.scheduler, workers=args.workers, progress=not args.quiet
+    )
+    failed = [run for run in runs if not run.ok]
+    for run in failed:
+        print(f"{run.label}: {run.error}", file=sys.stderr)
+    print(f"{len(runs) - len(failed)} of {len(runs)} run(s) finished")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

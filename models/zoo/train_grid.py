@@ -2,10 +2,11 @@
 
 Usage: ``python models/zoo/train_grid.py models/zoo/psmnist/grid.json [--workers N |
 --scheduler ADDRESS] [--retrain] [--dry-run]`` (``make zoo-psmnist``; ``make zoo`` trains
-models/zoo/grid.json with --retrain). Each `dynan train` is one task of
-:func:`dynan.sweep.grid.run_commands`: ``--workers N`` runs N at once on this machine (default
-1), ``--scheduler`` on a running Dask cluster whose workers see this repository at the same
-path. Safe to rerun at any time: it looks at each entry's checkpoint and
+models/zoo/grid.json with --retrain). Each `dynan train` is one task of the sweep engine
+(``python -m dynan.sweep.grid``, given the list in <log_dir>/commands.json): ``--workers N``
+runs N at once on this machine (default 1), ``--scheduler`` on a running Dask cluster whose
+workers see this repository at the same path. Safe to rerun at any time: it looks at each
+entry's checkpoint and
 
 - skips it when finished (the checkpoint holds the test metrics under every perturbation,
   ``metrics["accuracy"]``, and was not interrupted);
@@ -34,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 
@@ -126,27 +128,28 @@ def main(argv: list[str] | None = None) -> int:
         for _, cmd in todo:
             print(shlex.join(cmd))
         return 0
-    from dynan.sweep.grid import Command, run_commands
-
     commands = [
-        Command(
-            name,
-            tuple(cmd),
-            cwd=str(ROOT),
-            log=str(logs / f"{name}.log"),
-            progress_log=str(logs / "progress.log"),
-        )
+        {
+            "name": name,
+            "argv": cmd,
+            "cwd": str(ROOT),
+            "log": str(logs / f"{name}.log"),
+            "progress_log": str(logs / "progress.log"),
+        }
         for entry, cmd in todo
         if (name := grid["name"].format(**entry))
     ]
-    runs = run_commands(
-        commands, scheduler=args.scheduler, workers=args.workers, progress=not args.quiet
-    )
-    failed = [run for run in runs if not run.ok]
-    for run in failed:
-        print(f"{run.label}: {run.error}", file=sys.stderr)
-    print(f"{args.grid}: {len(runs) - len(failed)} of {len(runs)} run(s) finished")
-    return 1 if failed else 0
+    listing = logs / "commands.json"
+    listing.write_text(json.dumps(commands, indent=1))
+    # the sweep engine of the dynan package, through its command line (this folder is the
+    # networks' package and imports nothing from dynan)
+    engine = [sys.executable, "-m", "dynan.sweep.grid", str(listing)]
+    if args.scheduler:
+        engine += ["--scheduler", args.scheduler]
+    else:
+        engine += ["--workers", str(args.workers)]
+    rc = subprocess.call([*engine, *(["--quiet"] if args.quiet else [])], cwd=ROOT)
+    return 1 if rc else 0
 
 
 if __name__ == "__main__":

@@ -64,8 +64,9 @@ def test_zoo_grid_reproduces_the_recorded_training_commands():
             assert ours[flag] == theirs[flag], (path.name, flag)
 
 
-def test_train_grid_trains_on_the_engine_then_finds_nothing_to_do(
-    dask_client, tmp_path, monkeypatch, capsys
+@pytest.mark.slow  # three `dynan train` processes behind a `python -m dynan.sweep.grid`
+def test_train_grid_trains_on_the_engine_and_reruns_only_the_failed_run(
+    dask_client, tmp_path, monkeypatch, capfd
 ):
     runner = _runner()
     monkeypatch.setattr(runner, "ROOT", tmp_path)
@@ -74,32 +75,24 @@ def test_train_grid_trains_on_the_engine_then_finds_nothing_to_do(
         "name": "{architecture}-s{seed}",
         "log_dir": "logs",
         "defaults": {"task": "digits", "hidden-size": 4, "epochs": 1, "threads": 1, "quiet": True},
-        "runs": [{"architecture": "relu", "seed": 0}, {"architecture": "softplus", "seed": 1}],
+        "runs": [
+            {"architecture": "relu", "seed": 0},
+            {"architecture": "softplus", "seed": 1},
+            {"architecture": "nope", "seed": 0},
+        ],
     }
     (tmp_path / "grid.json").write_text(json.dumps(grid))
     dynan = str(Path(sys.executable).with_name("dynan"))
-    argv = [str(tmp_path / "grid.json"), "--dynan", dynan, "--quiet"]
-    assert runner.main([*argv, "--scheduler", dask_client.scheduler.address]) == 0
-    assert "2 of 2 run(s) finished" in capsys.readouterr().out
+    argv = [str(tmp_path / "grid.json"), "--dynan", dynan, "--quiet", "--scheduler"]
+    assert runner.main([*argv, dask_client.scheduler.address]) == 1
+    captured = capfd.readouterr()
+    assert "2 of 3 run(s) finished" in captured.out
+    assert "nope-s0: RuntimeError: nope-s0: exit status 2; see" in captured.err
     for stem, seed in (("relu-s0", 0), ("softplus-s1", 1)):
         config = read_config(tmp_path / "zoo" / f"{stem}.safetensors")
         assert config["seed"] == seed and "accuracy" in config["metrics"]
-    assert runner.main([*argv, "--scheduler", "tcp://127.0.0.1:9"]) == 0  # connects nowhere
-    assert "every checkpoint is finished" in capsys.readouterr().out
-
-
-def test_train_grid_reports_a_failed_run(dask_client, tmp_path, monkeypatch, capsys):
-    runner = _runner()
-    monkeypatch.setattr(runner, "ROOT", tmp_path)
-    grid = {"out_dir": "zoo", "name": "{architecture}-s{seed}", "log_dir": "logs",
-            "defaults": {"task": "digits", "epochs": 1}, "runs": [{"architecture": "nope",
-            "seed": 0}]}  # fmt: skip
-    (tmp_path / "grid.json").write_text(json.dumps(grid))
-    dynan = str(Path(sys.executable).with_name("dynan"))
-    argv = [str(tmp_path / "grid.json"), "--dynan", dynan, "--quiet"]
-    assert runner.main([*argv, "--scheduler", dask_client.scheduler.address]) == 1
-    err = capsys.readouterr().err
-    assert "nope-s0: RuntimeError: nope-s0: exit status 2" in err
+    # finished runs are skipped: only the failed one is pending
+    assert [e["architecture"] for e, _ in runner.pending(runner.load_grid(argv[0]))] == ["nope"]
 
 
 @pytest.mark.parametrize("grid_file", ["models/zoo/grid.json", "models/zoo/psmnist/grid.json"])
