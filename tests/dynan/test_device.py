@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import torch
@@ -178,6 +179,20 @@ def test_cli_lyapunov_float32_close_to_float64(checkpoint, tmp_path):
     assert results["float64"].metadata["device"] == "cpu"
     gap = abs(results["float32"].exponents - results["float64"].exponents).max()
     assert 0 < gap < 1e-5  # float32 did run; same draws, so only rounding (~1e-7 over seeds)
+
+
+def test_cka_float32_states_keep_float64_sums():
+    """--dtype float32 for cka: the states are float32, the sums float64, CKA moves by ~1e-7."""
+    from dynan.similarity import compare_checkpoints
+
+    zoo = Path(__file__).resolve().parents[2] / "models" / "zoo"
+    paths = [zoo / "relu-digits-s0.safetensors", zoo / "gru-digits-s0.safetensors"]
+    results = [
+        compare_checkpoints(paths, examples=128, preset="none", dtype=dtype, device="cpu")
+        for dtype in (torch.float64, torch.float32)
+    ]
+    gap = abs(results[0].linear - results[1].linear).max()
+    assert 0 < gap < 1e-5
 
 
 # -- QR placement ----------------------------------------------------------------------------
