@@ -45,12 +45,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common(parser, registry="dynan.report.sections.SECTIONS")
     parser.add_argument("--no-compare", action="store_true", help="skip the comparison page")
     parser.add_argument("--title", default="dynan report", help="title of the index page")
-    parser.add_argument(
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
         "--jobs",
         type=int,
         default=1,
         metavar="N",
-        help="checkpoint pages built in parallel processes (default 1; 0: one per core)",
+        help="checkpoint pages built at once by N local Dask worker processes (default 1: in "
+        "this process; 0: one per core)",
+    )
+    where.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="build the pages on a running Dask cluster, e.g. tcp://10.0.0.5:8786 (as "
+        "dynan sweep; workers must see the same paths)",
     )
 
 
@@ -80,5 +89,6 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         title=args.title,
         device=resolve_device(args.device),
+        scheduler=args.scheduler,
     )
     return finish(summary, command="report", entry="index.html")

@@ -15,14 +15,12 @@ does not exist.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import time
+import uuid
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from queue import Empty
 from typing import Any
 
 import torch
@@ -50,6 +48,7 @@ from dynan.report.jobs import (
     run_section,
 )
 from dynan.report.sections import SECTIONS
+from dynan.sweep.engine import Scheduler, TaskRun, emit, run_tasks
 from dynan_models import RecurrentNetwork
 
 __all__ = ["report"]
@@ -106,6 +105,7 @@ class _PageJob:
     cache: bool
     links: tuple[tuple[str, str], ...]
     device: str = "cpu"
+    topic: str = ""  # where the worker sends its progress labels
 
 
 def _run_page_job(
@@ -121,68 +121,73 @@ def _run_page_job(
     return page_entry(job.name, page)
 
 
-_QUEUE: Any = None
+class _EventProgress:
+    """Progress of a page job on a Dask worker: its labels go to the caller's bar as events
+    (the caller counts a page's sections when its task ends, so nothing is lost)."""
 
-
-class _QueueProgress:
-    """Progress of a worker process, sent to the parent's bar through a queue."""
+    def __init__(self, topic: str):
+        self.topic = topic
+        self._last = 0.0
 
     def start(self, label: str) -> None:
-        _QUEUE.put(("start", label))
+        emit(self.topic, ("start", label))
 
     def advance(self) -> None:
-        _QUEUE.put(("advance", ""))
+        pass
 
     def status(self, text: str) -> None:
-        _QUEUE.put(("status", text))
-
-
-def _init_worker(queue: Any) -> None:
-    global _QUEUE
-    _QUEUE = queue
-    torch.set_num_threads(1)  # one process per core
+        now = time.monotonic()
+        if now - self._last >= 0.5:  # a few messages a second at most, however fast the steps
+            self._last = now
+            emit(self.topic, ("status", text))
 
 
 def _worker(job: _PageJob) -> tuple[dict[str, Any], int, int]:
+    """One page on a worker of the sweep engine (one torch thread: one task per core)."""
+    torch.set_num_threads(1)
     net = load(job.path, dtype=torch.float64, device=job.device)
     ctx = Context(AnalysisCache(job.out, enabled=job.cache), job.settings)
-    entry = _run_page_job(job, net, ctx, _QueueProgress())  # type: ignore[arg-type]
+    entry = _run_page_job(job, net, ctx, _EventProgress(job.topic))  # type: ignore[arg-type]
     return entry, ctx.cache.hits, ctx.cache.misses
 
 
-def _run_parallel(jobs: list[_PageJob], workers: int, bar: Progress) -> list[tuple]:
-    """Run page jobs in ``workers`` spawned processes, relaying their progress to ``bar``."""
-    context = multiprocessing.get_context("spawn")  # fork is unsafe with torch's thread pools
-    queue = context.Queue()
+def _run_parallel(
+    jobs: list[_PageJob], workers: int, bar: Progress, *, scheduler: Scheduler, steps: int
+) -> list[tuple]:
+    """Page jobs as tasks of :func:`dynan.sweep.engine.run_tasks`: an embedded LocalCluster
+    of ``workers`` processes or ``scheduler``; labels relayed to ``bar``, ``steps`` bar steps
+    per finished page.
 
-    def drain() -> None:
-        while True:
-            try:
-                kind, label = queue.get_nowait()
-            except Empty:
-                return
-            if kind == "start":
-                bar.start(label)
-            elif kind == "status":
-                bar.status(label)
-            else:
-                bar.advance()
+    Raises
+    ------
+    RuntimeError
+        A page whose task failed outside its sections (e.g. its worker died repeatedly).
+    """
 
-    with ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(queue,)
-    ) as pool:
-        futures = [pool.submit(_worker, job) for job in jobs]
-        pending = set(futures)
-        try:
-            while pending:
-                _, pending = wait(pending, timeout=0.2)
-                drain()
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        results = [f.result() for f in futures]
-    drain()
-    return results
+    def relay(message: tuple[str, str]) -> None:
+        kind, label = message
+        show = getattr(bar, kind, None)  # "start" or "status"
+        if show is not None:
+            show(label)
+
+    def finished(index: int, run: TaskRun) -> None:
+        for _ in range(steps):
+            bar.advance()
+
+    runs = run_tasks(
+        _worker,
+        jobs,
+        labels=[job.name for job in jobs],
+        scheduler=scheduler,
+        workers=workers,
+        progress=False,
+        on_result=finished,
+        events=(jobs[0].topic, relay) if jobs else None,
+    )
+    failed = [run for run in runs if not run.ok]
+    if failed:
+        raise RuntimeError(f"page {failed[0].label} could not be built: {failed[0].error}")
+    return [run.value for run in runs]
 
 
 def report(
@@ -198,6 +203,7 @@ def report(
     progress: bool = True,
     title: str = "dynan report",
     device: str | torch.device = "cpu",
+    scheduler: Scheduler = None,
 ) -> ReportSummary:
     """Write the report of ``checkpoints`` into ``out``: a page per checkpoint and an index.
 
@@ -220,7 +226,8 @@ def report(
         Read analysis results cached in ``out/.cache`` by earlier runs (fresh results are
         always written there), so a second run only redraws.
     jobs : int
-        Checkpoint pages built at once, each in its own process with one torch thread
+        Checkpoint pages built at once on the sweep engine (:mod:`dynan.sweep.engine`): an
+        embedded Dask ``LocalCluster`` of ``jobs`` worker processes with one torch thread each
         (1: in this process; 0: one per CPU core).
     progress : bool
         Show one progress bar over the whole job.
@@ -229,6 +236,10 @@ def report(
     device : str or torch.device
         Where the networks are loaded (in float64) and the analyses run; every worker of
         ``jobs`` uses the same device.
+    scheduler : None, str, Client or cluster object
+        A running Dask cluster for the page work (``"tcp://host:8786"``, a
+        ``distributed.Client``, ``dask_jobqueue.SLURMCluster``); ``jobs`` is then ignored. Its
+        workers must see the checkpoints and ``out`` at the same paths.
 
     Returns
     -------
@@ -284,6 +295,7 @@ def report(
     links = [("Index", f"{INDEX}.html")]
     if with_compare:
         links.append(("Comparison", f"{PAGE_NAME}.html"))
+    topic = f"dynan-report-{uuid.uuid4().hex}"
     page_jobs = [
         _PageJob(
             net.checkpoint.path,
@@ -295,6 +307,7 @@ def report(
             cache,
             tuple(links),
             str(device),
+            topic,
         )
         for name, net in named
     ]
@@ -303,8 +316,9 @@ def report(
     bar = Progress(total, enabled=progress, desc="dynan report")
     hits = misses = 0
     try:
-        if workers > 1:
-            results = _run_parallel(page_jobs, workers, bar)
+        if workers > 1 or scheduler is not None:
+            steps = len(keys) + len(prefetch_keys)
+            results = _run_parallel(page_jobs, workers, bar, scheduler=scheduler, steps=steps)
             entries = [entry for entry, _, _ in results]
             hits = sum(r[1] for r in results)
             misses = sum(r[2] for r in results)
