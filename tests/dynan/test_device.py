@@ -236,6 +236,17 @@ def test_lyapunov_steps_run_on_meta_device(architecture, mode):
     assert logsum.shape == (3, 2)
 
 
+@pytest.mark.parametrize("architecture", ["relu", "gamma-heterogeneous", "arun", "gru", "lstm"])
+def test_training_forward_and_backward_run_on_meta(architecture):
+    """A training step's forward and backward over every time step read nothing back (GPU
+    training never waits for the host inside a sequence)."""
+    net = _net(architecture).to("meta")
+    x = torch.zeros(4, 12, 1, device="meta")
+    target = torch.zeros(4, dtype=torch.long, device="meta")
+    torch.nn.functional.cross_entropy(net(x).logits, target).backward()
+    assert all(p.grad is not None and p.grad.device.type == "meta" for p in net.parameters())
+
+
 def test_prepare_puts_starts_and_bases_on_the_system_device():
     """Drawn on the CPU from the seed (the same on every device), then moved once."""
     net = _net("gru").to(F64)
