@@ -56,8 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--scheduler",
         default=None,
         metavar="ADDRESS",
-        help="a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (workers must see the same "
-        "paths)",
+        help="a running Dask scheduler: its address (tcp://10.0.0.5:8786) or scheduler file "
+        "(dask scheduler --scheduler-file F); workers must see the same paths",
     )
     parser.add_argument(
         "--no-cache", action="store_true", help="recompute results cached in DIR/.cache"

@@ -35,8 +35,8 @@ from tqdm.auto import tqdm
 __all__ = ["Scheduler", "TaskRun", "cluster", "describe_error", "emit", "run_tasks"]
 
 #: What ``scheduler=`` accepts: None (an embedded LocalCluster), an address such as
-#: ``"tcp://10.0.0.5:8786"``, a ``distributed.Client``, or a cluster object (``LocalCluster``,
-#: ``dask_jobqueue.SLURMCluster``, ...).
+#: ``"tcp://10.0.0.5:8786"`` or a scheduler file's path, a ``distributed.Client``, or a
+#: cluster object (``LocalCluster``, ``dask_jobqueue.SLURMCluster``, ...).
 Scheduler = Any
 
 
@@ -92,7 +92,8 @@ def cluster(scheduler: Scheduler = None, *, workers: int | None = None) -> Itera
     ----------
     scheduler : None, str, Client or cluster object
         None starts a ``LocalCluster`` (processes, one thread each, no dashboard) and closes
-        it on exit; a string is a scheduler address; a ``Client`` is used as it is (not closed);
+        it on exit; a string is a scheduler address, or the path of a scheduler file written
+        by ``dask scheduler --scheduler-file``; a ``Client`` is used as it is (not closed);
         a cluster object (anything with ``scheduler_address``) gets a client closed on exit.
     workers : int, optional
         Processes of the embedded cluster (default: the cores this process may use); ignored
@@ -122,6 +123,11 @@ def cluster(scheduler: Scheduler = None, *, workers: int | None = None) -> Itera
             silence_logs=logging.ERROR,
         )
         with local, Client(local) as client:
+            yield client
+        return
+    if isinstance(scheduler, str | os.PathLike) and os.path.isfile(scheduler):
+        # a scheduler file (``dask scheduler --scheduler-file F``), as on a shared filesystem
+        with Client(scheduler_file=os.fspath(scheduler)) as client:
             yield client
         return
     with Client(scheduler) as client:

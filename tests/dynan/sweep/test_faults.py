@@ -106,7 +106,7 @@ def test_sweep_worker_killed_mid_task_still_gives_every_row(dask_processes, tmp_
             analyses=["lyapunov"],
             preset=LYAPUNOV,
             out=out,
-            scheduler=dask_processes,
+            scheduler=str(tmp_path / "scheduler.json"),  # the scheduler file, as on SLURM
             progress=False,
             figures=False,
         )
