@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-import argparse
-import importlib
-import sys
-import time
-from pathlib import Path
+import os
 
-import torch
+# One BLAS thread before NumPy loads: on a shared 2-core machine OpenBLAS's own thread pool
+# made the small SVDs of the CKA study ~8x slower.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
-from analyses.studies.checkpoints import StudyCache, discover
-from analyses.studies.page import write
-from analyses.studies.registry import STUDIES, Claim, Context
+import argparse  # noqa: E402
+import importlib  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import torch  # noqa: E402
+
+from analyses.studies.checkpoints import StudyCache, discover  # noqa: E402
+from analyses.studies.page import write  # noqa: E402
+from analyses.studies.registry import STUDIES, Claim, Context  # noqa: E402
 
 
 def describe_settings(settings: dict) -> list[str]:

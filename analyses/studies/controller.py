@@ -77,7 +77,8 @@ def controller_checks(r: dict) -> tuple[dict[str, bool], bool, dict]:
             for j in have[k + 1 :]:
                 da.append(abs(r["inputs"][i] - r["inputs"][j]))
                 dg.append(np.linalg.norm(firsts[i] - firsts[j]))
-        rho = float(spearmanr(da, dg).statistic)
+        if np.ptp(dg) > 0:  # a point that never moves has no rank correlation (rho stays NaN)
+            rho = float(spearmanr(da, dg).statistic)
     checks = {
         "converges": share >= 0.9,
         "input-dependent": bool(ends is not None and ends > 0.01 and rho > 0.5),
