@@ -74,6 +74,7 @@ bench: $(STAMP)
 	$(BIN)/python -m analyses.benchmarks.lyapunov
 	$(BIN)/python -m analyses.benchmarks.fixed_points
 	$(BIN)/python -m analyses.benchmarks.cka
+	$(BIN)/python -m analyses.benchmarks.sweep   # the zoo on 1 and 2 Dask workers, cached rerun
 	$(BIN)/python -m analyses.benchmarks.device  # CPU vs GPU; says so and writes nothing without CUDA
 
 clean:

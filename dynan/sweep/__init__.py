@@ -12,7 +12,7 @@ Python API::
   (``workers`` processes), a running scheduler (``scheduler="tcp://host:8786"``), a
   ``distributed.Client`` or a cluster object (``dask_jobqueue.SLURMCluster``); results cached
   by checkpoint content, settings and code, so a rerun computes only what is missing.
-- :data:`ANALYSES` — the analyses and the table columns each adds (:mod:`dynan.sweep.tasks`);
+- :data:`ANALYSES` — the analyses and the table columns each adds (:mod:`dynan.sweep.analyses`);
   :func:`dynan.sweep.table.columns` lists a table's columns.
 - :func:`run_tasks` — the engine underneath (also ``dynan report``'s pages and training grids):
   any module-level function over items on the same kinds of cluster.
@@ -21,10 +21,10 @@ Python API::
 
 from __future__ import annotations
 
+from dynan.sweep.analyses import ANALYSES, DEFAULT_ANALYSES
 from dynan.sweep.core import SweepResult, run_sweep
 from dynan.sweep.engine import TaskRun, cluster, run_tasks
 from dynan.sweep.table import columns, read_table
-from dynan.sweep.tasks import ANALYSES, DEFAULT_ANALYSES
 
 __all__ = [
     "ANALYSES",

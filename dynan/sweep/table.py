@@ -1,7 +1,7 @@
 """The tidy table of a sweep: one row per checkpoint, written as Parquet and CSV.
 
 Columns, in order: :data:`META_COLUMNS` (the file and what its header says: architecture, task,
-seeds, sizes), then each analysis' headline columns (:data:`dynan.sweep.tasks.ANALYSES`), then
+seeds, sizes), then each analysis' headline columns (:data:`dynan.sweep.analyses.ANALYSES`), then
 ``error`` — "" where every analysis of the row succeeded, else ``analysis: Type: message`` of
 each failure joined by " | ". Numbers that do not apply (λ₁ frozen of a GRU, the shape of a
 ReLU network) are NaN; the columns are the same for every checkpoint.
@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from dynan.report.builder import write_atomic
-from dynan.sweep.tasks import ANALYSES
+from dynan.sweep.analyses import ANALYSES
 
 __all__ = ["META_COLUMNS", "columns", "describe", "make_table", "read_table", "write_table"]
 

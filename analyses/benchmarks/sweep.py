@@ -1,0 +1,116 @@
+"""Sweep speed: the zoo on 1 and 2 Dask workers, against a serial loop, and a cached rerun.
+
+Four runs in one process, over the shipped zoo (models/zoo/*.safetensors, 9 checkpoints) with
+the default analyses and the "fast" preset, each into a fresh directory except the last:
+
+- serial: every (checkpoint, analysis) task in this process, one after another (no Dask), the
+  reference;
+- 1 worker and 2 workers: ``run_sweep`` on an embedded LocalCluster (its start included);
+- cached: ``run_sweep`` again into the 2-worker directory (nothing to compute, no cluster).
+
+Ratios: serial / 1 worker (Dask's overhead), 1 worker / 2 workers (the speed-up), cached / 2
+workers. The machine's load average is recorded before and after: on a shared 2-core machine
+other work steals time from the workers, so the speed-up is a lower bound of what two free
+cores give. Writes reports/benchmarks/sweep.json.
+
+Usage: ``python -m analyses.benchmarks.sweep [--analyses A,B] [--preset fast]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from analyses.benchmarks._output import save
+from dynan.report.jobs import get_settings
+from dynan.sweep import run_sweep
+from dynan.sweep.table import sha256_file
+from dynan.sweep.tasks import TaskSpec, check_analyses, compute_task
+
+ROOT = Path(__file__).resolve().parents[2]
+ZOO = sorted((ROOT / "models" / "zoo").glob("*.safetensors"))
+
+
+def _serial(paths: list[Path], analyses: tuple[str, ...], preset: str, out: Path) -> float:
+    """Every task in this process, no cache: the reference."""
+    settings = get_settings(preset)
+    started = time.perf_counter()
+    for path in paths:
+        sha = sha256_file(path)
+        for name in analyses:
+            outcome = compute_task(TaskSpec(str(path), sha, name, str(out), settings, False))
+            if outcome.error:
+                raise RuntimeError(f"{path.name}/{name}: {outcome.error}")
+    return time.perf_counter() - started
+
+
+def _sweep(paths, analyses, preset, out, workers) -> dict:
+    started = time.perf_counter()
+    result = run_sweep(
+        paths, analyses=analyses, preset=preset, out=out, workers=workers, progress=False
+    )
+    if not result.ok:
+        raise RuntimeError(f"sweep failed: {result.failures}")
+    return {
+        "seconds": round(time.perf_counter() - started, 2),
+        "workers": workers,
+        "tasks": result.tasks,
+        "computed": result.computed,
+        "cached": result.cached,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--analyses", default=None, help="comma-separated (default all)")
+    parser.add_argument("--preset", default="fast")
+    parser.add_argument("--out", default=str(ROOT / "reports" / "benchmarks" / "sweep.json"))
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    analyses = check_analyses(args.analyses.split(",") if args.analyses else None)
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        serial = _serial(ZOO, analyses, args.preset, tmp / "serial")
+        print(f"serial: {serial:.1f} s")
+        one = _sweep(ZOO, analyses, args.preset, tmp / "one", 1)
+        print(f"1 worker: {one['seconds']:.1f} s")
+        two = _sweep(ZOO, analyses, args.preset, tmp / "two", 2)
+        print(f"2 workers: {two['seconds']:.1f} s")
+        cached = _sweep(ZOO, analyses, args.preset, tmp / "two", 2)
+        print(f"cached rerun: {cached['seconds']:.2f} s ({cached['computed']} computed)")
+    load_after = os.getloadavg()
+    save(
+        args.out,
+        meta={
+            "cpus": os.cpu_count(),
+            "load_average_before": [round(x, 2) for x in load_before],
+            "load_average_after": [round(x, 2) for x in load_after],
+            "note": "2-core machine shared with other jobs: the load average says how shared",
+        },
+        setup={
+            "checkpoints": [p.name for p in ZOO],
+            "analyses": list(analyses),
+            "preset": args.preset,
+        },
+        runs={
+            "serial": {"seconds": round(serial, 2), "tasks": len(ZOO) * len(analyses)},
+            "one_worker": one,
+            "two_workers": two,
+            "cached_rerun": cached,
+        },
+        ratios={
+            "serial_over_one_worker": round(serial / one["seconds"], 3),
+            "speedup_two_over_one_worker": round(one["seconds"] / two["seconds"], 3),
+            "cached_over_two_workers": round(cached["seconds"] / two["seconds"], 4),
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
