@@ -215,10 +215,10 @@ def evolve(
         n = min(block, steps - done)
         args = (system, x, tangents, inputs, start + done, n, qr_every, qr_on)
         new_x, new_tangents, logsum = _block(*args)
-        finite = bool(torch.isfinite(new_x).all())
+        finite = torch.isfinite(new_x).all()
         if new_tangents is not None:  # log|R_ii| = −inf is legitimate (a collapsed direction)
-            finite = finite and not bool(torch.isnan(logsum).any() or torch.isposinf(logsum).any())
-        if not finite:
+            finite = finite & ~(torch.isnan(logsum) | torch.isposinf(logsum)).any()
+        if not finite:  # the block's one read-back (a device sync on a GPU)
             _locate(*args)
         x, tangents, done = new_x, new_tangents, done + n
         if on_block is not None:

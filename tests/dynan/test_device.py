@@ -351,8 +351,8 @@ def test_evolve_reads_back_once_per_block(monkeypatch):
             on_block=lambda done, logsum: blocks.append(done),
         )  # fmt: skip
     assert len(blocks) == 4
-    # per block: the state's and the log-growth's finiteness (≤ 3 bools) — never per step
-    assert counts["__bool__"] <= 3 * len(blocks)
+    # per block: one read-back, the state's and the log-growth's finiteness — never per step
+    assert counts["__bool__"] == len(blocks)
     assert sum(counts.values()) == counts["__bool__"]
 
 
