@@ -97,6 +97,9 @@ class DynamicalSystem:
 class CallableSystem(DynamicalSystem):
     """A system from a Python callable ``f(state, input) -> next_state`` on (B, dim) tensors.
 
+    ``device`` (default the CPU) is where analyses put the states, tangents and inputs they
+    hand to ``f``; ``jacobian`` is an optional closed form ``(x, u) -> (B, dim, dim)``.
+
     Examples
     --------
     >>> import torch
