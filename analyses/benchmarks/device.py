@@ -32,6 +32,7 @@ from dynan._device import configure_training
 from dynan.lyapunov import network_lyapunov
 from dynan.similarity import network_representations
 from dynan_models import build
+from dynan_models.training import keep_freed_memory
 
 BATCH = 100
 STEPS_PER_EPOCH = 500  # 50,000 psMNIST training sequences in batches of 100
@@ -176,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     gpu = torch.device(args.device)
+    keep_freed_memory()  # as dynan train does: the CPU steps reuse their memory
     size = "quick" if args.quick else "paper"
     training = training_rows(size, gpu)
     analyses = analysis_rows(size, gpu)
