@@ -50,6 +50,7 @@ from dynan.report.jobs import (
 from dynan.report.sections import SECTIONS
 from dynan.sweep.engine import Scheduler, TaskRun, emit, run_tasks
 from dynan_models import RecurrentNetwork
+from dynan_models.training import keep_freed_memory
 
 __all__ = ["report"]
 
@@ -145,6 +146,7 @@ class _EventProgress:
 def _worker(job: _PageJob) -> tuple[dict[str, Any], int, int]:
     """One page on a worker of the sweep engine (one torch thread: one task per core)."""
     torch.set_num_threads(1)
+    keep_freed_memory()  # Dask's nanny sets MALLOC_TRIM_THRESHOLD_ (see dynan.sweep.tasks)
     net = load(job.path, dtype=torch.float64, device=job.device)
     ctx = Context(AnalysisCache(job.out, enabled=job.cache), job.settings)
     entry = _run_page_job(job, net, ctx, _EventProgress(job.topic))  # type: ignore[arg-type]

@@ -102,10 +102,8 @@ def cluster(scheduler: Scheduler = None, *, workers: int | None = None) -> Itera
     Raises
     ------
     ValueError
-        ``workers`` below 1.
-    OSError
-        No scheduler answers at the address (after the ``distributed.comm.timeouts.connect``
-        timeout).
+        ``workers`` below 1, or no scheduler answers (after the
+        ``distributed.comm.timeouts.connect`` timeout, 30 s by default).
     """
     from distributed import Client, LocalCluster
 
@@ -127,10 +125,14 @@ def cluster(scheduler: Scheduler = None, *, workers: int | None = None) -> Itera
         return
     if isinstance(scheduler, str | os.PathLike) and os.path.isfile(scheduler):
         # a scheduler file (``dask scheduler --scheduler-file F``), as on a shared filesystem
-        with Client(scheduler_file=os.fspath(scheduler)) as client:
-            yield client
-        return
-    with Client(scheduler) as client:
+        where, kwargs = f"the scheduler of {os.fspath(scheduler)}", {"scheduler_file": scheduler}
+    else:
+        where, kwargs = f"a Dask scheduler at {scheduler}", {"address": scheduler}
+    try:
+        client = Client(**kwargs)
+    except (OSError, TimeoutError) as err:  # one line for the CLI, not a traceback
+        raise ValueError(f"cannot reach {where}: {describe_error(err)}") from err
+    with client:
         yield client
 
 

@@ -75,3 +75,14 @@ def test_make_table_types_do_not_depend_on_the_rows(tmp_path):
     parquet, _ = write_table(both, tmp_path)
     pd.testing.assert_frame_equal(pd.read_parquet(parquet), both)
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_cluster_unreachable_scheduler_is_a_one_line_value_error():
+    import dask
+
+    with (
+        dask.config.set({"distributed.comm.timeouts.connect": "1s"}),
+        pytest.raises(ValueError, match=r"cannot reach a Dask scheduler at tcp://127\.0\.0\.1:9"),
+        cluster(NOWHERE),
+    ):
+        pass
