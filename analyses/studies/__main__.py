@@ -47,6 +47,13 @@ def run_all(context: Context, studies: tuple[str, ...] = STUDIES) -> list[Claim]
         start = time.perf_counter()
         claims.extend(importlib.import_module(module).run(context))
         print(f"{module}: {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    tier = describe_settings({"psmnist": context.settings.get("psmnist", [])})[0]
+    for c in claims:
+        if c.id.startswith("G"):
+            c.evidence["psmnist_tier"] = (
+                f"{tier} — Geadah's verdicts use it where every compared variant has ≥ 3 "
+                "finished networks there, else the digits zoo"
+            )
     order = {cid: i for i, cid in enumerate(("G1 G2 G3 G4 G5 G6 G7 D1 D2 D3 D4").split())}
     return sorted(claims, key=lambda c: order[c.id])
 

@@ -223,6 +223,10 @@ def run(context: Context) -> list[Claim]:
         "top_pair": {m: pairs[int(np.argmax(s))] for m, s in result["scores"].items()},
         "networks": len(nets),
     }
+    evidence["caveat"] = (
+        "mean CCA R² of 64 features on 150 examples overfits (near 1 for any pair), so its "
+        "disagreement with CKA is partly that bias; RSA and Procrustes are the fairer checks"
+    )
     changed = [k for k, t in result["transforms"].items() if t["beyond_noise"]]
     evidence["headline"] = (
         "ρ_self − ρ_cross 95% CI: "

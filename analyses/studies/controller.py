@@ -40,6 +40,7 @@ def controller_numbers(model, *, starts: int = 16, steps: int = 1000) -> dict:
     gen = torch.Generator().manual_seed(0)
     dim = system.dim
     out = {"inputs": list(INPUTS), "dim": dim, "points": [], "converged": [], "moving": []}
+    out["period2"] = []
     for a in INPUTS:
         at = np.isclose(fp.inputs[:, 0], a) & fp.is_stable
         points = fp.states[at]
@@ -47,10 +48,13 @@ def controller_numbers(model, *, starts: int = 16, steps: int = 1000) -> dict:
         g = 2 * torch.rand(starts, dim, generator=gen, dtype=torch.float64) - 1
         u = torch.full((starts, 1), a, dtype=torch.float64)
         with torch.no_grad():
-            for _ in range(steps - 1):
+            for _ in range(steps - 2):
                 g = system.step(g, u)
+            before = g
+            g = system.step(g, u)
             last = system.step(g, u)
         moving = (last - g).norm(dim=1).numpy() / np.sqrt(dim)
+        out["period2"].append(float((last - before).norm(dim=1).max()) / np.sqrt(dim))
         end = last.numpy()
         if len(points):
             dist = np.linalg.norm(end[:, None] - points[None], axis=2).min(1) / np.sqrt(dim)
@@ -89,6 +93,9 @@ def controller_checks(r: dict) -> tuple[dict[str, bool], bool, dict]:
         "distance_a-4_to_a4": ends,
         "spearman_distance_vs_input_gap": rho,
         "largest_last_step": max(r["moving"]),
+        "inputs_with_a_period_2_cycle": int(
+            sum(p < 1e-6 < m for p, m in zip(r["period2"], r["moving"], strict=True))
+        ),
     }
     return checks, share < 0.1, numbers
 
@@ -144,7 +151,14 @@ def run(context: Context) -> list[Claim]:
         ),
     }
     if verdict != "reproduced":
-        evidence["why"] = "some ARUN network misses a criterion (see per_network.checks)"
+        cycles = {k: v["inputs_with_a_period_2_cycle"] for k, v in per.items()}
+        evidence["why"] = (
+            "under a constant input the trained controllers do not settle: the fixed points "
+            "found are unstable (saddles) and trajectories from random states keep moving; "
+            f"inputs (of {len(INPUTS)}) where they end on a period-2 cycle: {cycles}. In the "
+            "network the controller never sees a constant input for long, so training need "
+            "not make its fixed points attracting"
+        )
         evidence["to_test_properly"] = "the paper's controller (50 units) in N = 400 networks"
     fig = figures.lines_by_network(
         INPUTS, lines, xlabel="constant pre-activation a", ylabel="mean of g* over units",

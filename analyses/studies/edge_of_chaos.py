@@ -110,7 +110,7 @@ def run(context: Context) -> list[Claim]:
     if verdict != "reproduced":
         evidence["why"] = (
             "the static and ARUN groups' λ₁ under drive are not separated beyond seed spread "
-            "in both statistics"
+            "in both statistics."
         )
         evidence["to_test_properly"] = (
             "the paper's networks (N = 400, 784 steps, 100 epochs) and its comparison of the same "

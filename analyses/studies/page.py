@@ -86,9 +86,10 @@ def markdown(claims: Sequence[Claim], settings: Sequence[str]) -> str:
     lines += ["", "## Claims not reproduced, and why", ""]
     for c in claims:
         if c.verdict != "reproduced":
-            why = c.evidence.get("why", "")
+            why = str(c.evidence.get("why", "")).rstrip(". ") + "."
             need = c.evidence.get("to_test_properly", "")
-            lines.append(f"- **{c.id}** ({c.verdict}): {why} {need}".rstrip())
+            need = f" To test it properly: {need}" if need else ""
+            lines.append(f"- **{c.id}** ({c.verdict}): {why}{need}".rstrip())
     return "\n".join(lines) + "\n"
 
 

@@ -111,9 +111,9 @@ def run(context: Context) -> list[Claim]:
                 "effects' intervals or permutation tests do not exclude 0 in the paper's "
                 "direction for every perturbation"
                 + (
-                    " (fewer than 3 networks in a group caps the verdict)"
+                    " (fewer than 3 networks in a group caps the verdict)."
                     if min(n_per.values()) < 3
-                    else ""
+                    else "."
                 )
             )
             evidence["to_test_properly"] = (

@@ -217,7 +217,11 @@ VERDICT_NONE = "not reproduced at this scale"
 def _explain(ev: dict, verdict: str, cid: str) -> None:
     if verdict == "reproduced":
         return
-    ev["why"] = "not every ARUN network meets every criterion (see settings.*.per_network.checks)"
+    failed = {
+        k: [c for c, ok in v["checks"].items() if not ok]
+        for k, v in ev["settings"].get(ev["primary_setting"], {}).get("per_network", {}).items()
+    }
+    ev["why"] = f"criteria missed, per network: {failed}"
     ev["to_test_properly"] = (
         "the paper's ARUN networks (N = 400, controller 50, 784-step psMNIST, 100 epochs) and its "
         "probe sizes (ξ up to 30, longer probes, more noise realisations)"
