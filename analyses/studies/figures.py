@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 from dynan.report.style import architecture_color
 
-__all__ = ["group_strips", "lines_by_network", "matrix", "translation_curves"]
+__all__ = ["alpha_by_drive", "group_strips", "lines_by_network", "matrix", "translation_curves"]
 
 
 def translation_curves(
@@ -92,4 +92,21 @@ def matrix(values: np.ndarray, labels: Sequence[str], *, title: str, cbar: str) 
     ax.set_yticklabels(labels, fontsize=6)
     fig.colorbar(image, ax=ax, label=cbar)
     ax.set_title(title, fontsize=9)
+    return fig
+
+
+def alpha_by_drive(
+    amplitudes: Sequence[float], alphas: Mapping[str, tuple[Sequence[float], Sequence[float]]]
+) -> Figure:
+    """Population α against ξ per network: isolated neurons solid, intact network dashed."""
+    fig, ax = plt.subplots(figsize=(6.0, 3.6))
+    for i, (name, (isolated, intact)) in enumerate(alphas.items()):
+        color = f"C{i % 10}"
+        ax.plot(amplitudes, isolated, "o-", ms=3, color=color, label=f"{name} isolated")
+        ax.plot(amplitudes, intact, "s--", ms=3, color=color, label=f"{name} intact")
+    ax.axhline(0, color="0.6", lw=0.6)
+    ax.set_xlabel("step amplitude ξ")
+    ax.set_ylabel("population α (α > 0 integrates)")
+    ax.set_title("G5: fractional order of the neuron-averaged response", fontsize=9)
+    ax.legend(fontsize=6)
     return fig

@@ -29,7 +29,7 @@ from analyses.studies.checkpoints import Network, group, load_network
 from analyses.studies.registry import Claim, Context, primary_setting
 from analyses.studies.statistics import compare_to_zero
 from analyses.studies.verdicts import EVERY_NETWORK_RULE, every_network_verdict
-from dynan.neuron_probes import fractional_analysis, gain_scaling, probe_neurons
+from dynan.neuron_probes import PRESETS, fractional_analysis, gain_scaling, probe_neurons
 
 __all__ = ["GAIN_AMPLITUDES", "alpha_checks", "gain_checks", "run"]
 
@@ -207,7 +207,15 @@ def run(context: Context) -> list[Claim]:
         for k, v in per.items()
     )
     _explain(ev, verdict, "G5")
-    claims.append(Claim("G5", verdict, ev, []))
+    fig = figures.alpha_by_drive(
+        PRESETS["fast"]["amplitudes"],
+        {
+            f"{s}/{k}": (r["isolated"]["population_alpha"], r["intact"]["population_alpha"])
+            for s, res in alphas.items()
+            for k, r in res.items()
+        },
+    )
+    claims.append(Claim("G5", verdict, ev, [("G5 population alpha against drive", fig)]))
     return claims
 
 
