@@ -67,6 +67,12 @@ def _note(path: str, text: str) -> None:
             handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
 
 
+def _environ() -> dict[str, str]:
+    """This worker's environment less Dask's malloc setting (MALLOC_TRIM_THRESHOLD_ fixes
+    glibc's mmap threshold at 128 KiB: fresh page faults for every larger tensor)."""
+    return {k: v for k, v in os.environ.items() if k != "MALLOC_TRIM_THRESHOLD_"}
+
+
 def run_command(command: Command) -> float:
     """Run one command to its end on this process; return its wall time in seconds.
 
@@ -80,7 +86,9 @@ def run_command(command: Command) -> float:
     if command.log:
         os.makedirs(os.path.dirname(os.path.abspath(command.log)), exist_ok=True)
     with open(command.log or os.devnull, "a") as out:
-        rc = subprocess.call(command.argv, cwd=command.cwd, stdout=out, stderr=subprocess.STDOUT)
+        rc = subprocess.call(
+            command.argv, cwd=command.cwd, stdout=out, stderr=subprocess.STDOUT, env=_environ()
+        )
     seconds = time.monotonic() - started
     _note(command.progress_log, f"end {command.name}: exit {rc}, {seconds:.0f} s")
     if rc != 0:
