@@ -49,7 +49,7 @@ def summaries(lam: list[float]) -> dict[str, float]:
 
     Examples
     --------
-    >>> summaries([0.0, -0.1, 0.2, 0.3])
+    >>> {k: round(v, 6) for k, v in summaries([0.0, -0.1, 0.2, 0.3]).items()}
     {'distance': 0.2, 'rise': 0.3}
     """
     lam = np.asarray(lam, dtype=float)

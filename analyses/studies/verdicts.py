@@ -63,8 +63,10 @@ def direction(c: Comparison, *, alpha: float = ALPHA) -> int:
     Examples
     --------
     >>> from analyses.studies.statistics import compare_groups
-    >>> direction(compare_groups("x", [3.0, 3.1, 2.9], [1.0, 1.2, 0.8]))
+    >>> direction(compare_groups("x", [3.0, 3.1, 2.9, 3.2], [1.0, 1.2, 0.8, 1.1]))
     1
+    >>> direction(compare_groups("x", [3.0, 3.1, 2.9], [1.0, 1.2, 0.8]))  # p = 1/20: not < 0.05
+    0
     """
     if math.isnan(c.low) or math.isnan(c.high):
         return 0

@@ -91,3 +91,16 @@ def test_every_network_verdicts():
     none = {"a": {"x": False}, "b": {"x": False}}
     assert every_network_verdict(none) == "not reproduced at this scale"
     assert every_network_verdict(none, contradiction={"a": True, "b": True}) == "contradicted"
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["statistics", "verdicts", "page", "single_neurons", "cka_manipulation", "edge_of_chaos"],
+)
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    mod = importlib.import_module(f"analyses.studies.{module}")
+    failed, tried = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
+    assert tried > 0 and failed == 0
