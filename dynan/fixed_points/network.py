@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -190,8 +191,9 @@ def network_fixed_points(
     system = network_system(net, mode=mode, dtype=dtype)
     constant = _constant_input(system, input, hold)
     starts = network_starts(
-        system, constant, x=x, n_sequences=n_sequences, n_inits=n_inits, relax=relax, seed=seed
-    )
+        system, constant, x=x, n_sequences=n_sequences, n_inits=n_inits, relax=relax, seed=seed,
+        progress=progress if callable(progress) else None,
+    )  # fmt: skip
     result = find_fixed_points(
         system, inputs=constant, inits=starts, seed=seed, progress=progress, **options
     )
@@ -279,8 +281,12 @@ def network_starts(
     n_inits: int = 256,
     relax: int = 1000,
     seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Tensor:
     """The starting states of :func:`network_fixed_points`, (n_inits, dim).
+
+    ``progress(step, steps)``, if given, is told the relaxation's steps (every 1/64th of them;
+    for a paper-size network they take tens of seconds).
 
     ``n_inits`` states drawn from the network's trajectories on ``x`` (default: its task's
     first ``n_sequences`` test sequences), each then run t_i steps of the constant system input
@@ -318,7 +324,11 @@ def network_starts(
     bound = _REGION * float((pool - centre).norm(dim=1).max())
     out, u_batch = x.clone(), constant.expand(x.shape[0], -1)
     with torch.no_grad():
-        for t in range(1, int(when.max()) + 1):
+        last = int(when.max())
+        every = max(1, last // 64)
+        for t in range(1, last + 1):
+            if progress is not None and (t - 1) % every == 0:
+                progress(t - 1, last)
             new = system.step(x, u_batch)
             inside = (new - centre).norm(dim=1) <= bound  # finite too
             x = torch.where(inside[:, None], new, x)

@@ -51,3 +51,18 @@ def test_fixed_point_search_reports_iterations():
     watched = find_fixed_points(system, inits=x, progress=progress, seed=0)
     np.testing.assert_array_equal(watched.states, quiet.states)
     assert calls and all(0 <= d < t for d, t in calls)
+
+
+def test_network_fixed_point_starts_report_the_relaxation():
+    from dynan.adapters.network import network_system
+    from dynan.fixed_points.network import network_starts
+    from dynan_models import build
+
+    system = network_system(build("gru", input_size=1, hidden_size=4, output_size=2))
+    u = torch.zeros(system.input_dim, dtype=torch.float64)
+    calls, progress = _calls()
+    x = torch.rand(2, 9, 1, dtype=torch.float64)
+    quiet = network_starts(system, u, x=x, n_inits=64, relax=500)
+    watched = network_starts(system, u, x=x, n_inits=64, relax=500, progress=progress)
+    torch.testing.assert_close(watched, quiet, rtol=0, atol=0)
+    assert len(calls) >= 32 and [d for d, _ in calls] == sorted(d for d, _ in calls)
