@@ -191,3 +191,20 @@ def test_study_cache_recomputes_only_on_change(tmp_path):
 def test_context_holds_settings():
     ctx = Context({"digits": []}, StudyCache(None), quick=True)
     assert ctx.sweep is None and ctx.quick
+
+
+def test_frozen_twin_steps_like_the_arun_with_its_shape_parameters(rng):
+    """One step of the twin equals γ(U x + W h + b; n, s) with the ARUN's n, s held."""
+    from analyses.studies.edge_of_chaos import frozen_twin
+    from dynan_models import gamma
+
+    net = build("arun", input_size=1, hidden_size=5, output_size=2, controller_size=3).double()
+    twin = frozen_twin(net, steps=20)
+    out = net(torch.zeros(1, 20, 1, dtype=torch.float64), return_trajectories=True)
+    n, s = out.n[0, -1].detach(), out.s[0, -1].detach()
+    h = torch.as_tensor(rng.normal(size=(1, 5)))
+    x = torch.as_tensor(rng.normal(size=(1, 1, 1)))
+    with torch.no_grad():
+        a = x[:, 0] @ net.input_weight.T + h @ net.recurrent_weight.T + net.bias
+        stepped = twin(x, state=(h,), return_trajectories=True).hidden[0, 0]
+    assert torch.allclose(stepped, gamma(a[0], n, s), atol=1e-12)
