@@ -27,7 +27,7 @@ import pandas as pd
 from dynan.report.builder import write_atomic
 from dynan.report.cache import AnalysisCache
 from dynan.report.jobs import Settings, get_settings
-from dynan.sweep.engine import Scheduler, TaskRun, run_tasks
+from dynan.sweep.engine import Scheduler, TaskRun, default_workers, run_tasks
 from dynan.sweep.table import describe, make_table, read_table, write_table
 from dynan.sweep.tasks import (
     TaskOutcome,
@@ -205,7 +205,8 @@ def run_sweep(
     Raises
     ------
     ValueError
-        No checkpoints, an unknown analysis or preset.
+        No checkpoints, an unknown analysis or preset, ``workers`` below 1, a scheduler that
+        does not answer.
 
     Notes
     -----
@@ -225,6 +226,8 @@ def run_sweep(
     started = time.perf_counter()
     settings = get_settings(preset)
     names = check_analyses(analyses)
+    if workers is not None and (not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
     files = expand_paths(paths)
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -262,6 +265,8 @@ def run_sweep(
         writer.fresh.add(spec.sha256)
         writer.flush()
 
+    if scheduler is None and pending:  # no more local workers than tasks (each costs a start)
+        workers = min(workers or default_workers(), len(pending))
     run_tasks(
         compute_task,
         pending,
