@@ -159,6 +159,9 @@ def write(
         for title, fig in claim.figures:
             page.add(figure_item(fig, title), section=section)
         page.summary[section] = [str(ev.get("headline", ""))]
+    # figure names carry the verdict: clear the last build's so no stale figure stays behind
+    for old in (out / "figures" / "index").glob("*.png"):
+        old.unlink()
     written = page.save(out, "index")
     written["claims"] = write_atomic(
         out / "claims.json", json.dumps(records, indent=1, ensure_ascii=False) + "\n"
