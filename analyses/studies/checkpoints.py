@@ -12,6 +12,7 @@ dynan_models and these studies (:class:`StudyCache`), so ``make studies`` reruns
 from __future__ import annotations
 
 import hashlib
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,6 @@ __all__ = [
 
 #: The static neuron variants of Geadah et al. (fixed or learned, non-adapting shapes).
 STATIC = ("relu", "softplus", "gamma-homogeneous", "gamma-heterogeneous")
-_STUDY_DIR = Path(__file__).resolve().parent
 
 
 @dataclass(frozen=True)
@@ -59,23 +59,23 @@ class Numbers(Result):
     values: dict
 
 
-def _study_source_hash() -> str:
+def _source_hash(*paths: Path) -> str:
     digest = hashlib.sha256()
-    for path in sorted(_STUDY_DIR.rglob("*.py")):
+    for path in sorted(set(paths)):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
 class StudyCache:
-    """:class:`~dynan.report.cache.AnalysisCache` keyed also by the studies' own source.
+    """:class:`~dynan.report.cache.AnalysisCache` keyed also by the studies' own source: the
+    module that defines ``compute`` and this one (so editing one study recomputes only it).
 
     ``root`` None disables caching (tests).
     """
 
     def __init__(self, root: str | Path | None, *, enabled: bool = True):
         self._cache = AnalysisCache(root, enabled=enabled)
-        self._code = _study_source_hash()
 
     @property
     def hits(self) -> int:
@@ -95,10 +95,12 @@ class StudyCache:
         """The cached ``compute()`` (a dict of JSON values) for these networks and parameters."""
         nets = [networks] if isinstance(networks, Network) else list(networks)
         shas = [n.sha256 for n in nets] or ["0" * 64]
+        where = Path(inspect.getsourcefile(compute) or __file__).resolve()
+        code = _source_hash(where, Path(__file__).resolve())
         result = self._cache.get_or_compute(
             analysis,
             shas,
-            {**params, "study_code": self._code},
+            {**params, "study_code": code},
             Numbers,
             lambda: Numbers(compute()),
         )
