@@ -146,6 +146,10 @@ def run(context: Context) -> list[Claim]:
         f"{c.label} {c.estimate:+.3f} [{c.low:+.3f}, {c.high:+.3f}] p={c.p_value:.2g}"
         for c in comps
     )
+    for other, block in blocks.items():
+        if other != primary and block["comparisons"]:
+            c = block["comparisons"][0]
+            evidence["headline"] += f" | {other} ({c.n_a} vs {c.n_b}): {c.estimate:+.3f}"
     if verdict != "reproduced":
         evidence["why"] = (
             "the static and ARUN groups' λ₁ under drive are not separated beyond seed spread "

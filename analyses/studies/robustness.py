@@ -104,6 +104,13 @@ def run(context: Context) -> list[Claim]:
             for c in comps
         )
         evidence["headline"] = f"{primary}: {best}" if best else f"{primary}: no networks"
+        for other, block in blocks.items():
+            if other != primary and block["comparisons"]:
+                c = block["comparisons"][0]
+                evidence["headline"] += (
+                    f" | {other} ({c.n_a} vs {c.n_b} networks): {c.label.split(':')[0]} "
+                    f"{c.estimate:+.3f}"
+                )
         if verdict != "reproduced":
             n_per = {v: len(group(context.settings[primary], v)) for v in treated + reference}
             evidence["why"] = (
