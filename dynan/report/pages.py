@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from dynan.checkpoint import load
-from dynan.report.builder import Page, render_index, write_atomic
+from dynan.report.builder import Page, write_atomic
 from dynan.report.cache import AnalysisCache
 from dynan.report.compare import (
     COMPARE_PREFETCH,
@@ -36,6 +36,7 @@ from dynan.report.compare import (
     compare_page,
     prefetch,
 )
+from dynan.report.index_page import render_index
 from dynan.report.jobs import (
     Context,
     Progress,

@@ -24,11 +24,11 @@ from dynan.report.builder import (
     PageResult,
     Section,
     format_value,
-    group_columns,
     table_item,
     text_item,
 )
 from dynan.report.cache import AnalysisCache
+from dynan.report.index_page import group_columns
 from dynan.report.jobs import ReportSummary
 from dynan.report.model_data import accuracy_table, shape_parameters, shape_traces
 from dynan.report.style import subplots
