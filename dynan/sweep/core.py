@@ -342,8 +342,10 @@ class _Writer:
         return merged
 
     def _write_json(self, row: dict[str, Any]) -> None:
+        if row["error"] or row["name"] in self.written:
+            return
         mine = {n: self.outcomes.get((row["sha256"], n)) for n in self.names}
-        if row["error"] or row["name"] in self.written or any(o is None for o in mine.values()):
+        if any(o is None for o in mine.values()):
             return
         path = self.out / "json" / f"{row['name']}.json"
         if row["sha256"] not in self.fresh and path.is_file():

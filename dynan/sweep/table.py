@@ -70,6 +70,8 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
         row["sha256"] = sha256_file(path)
     except (OSError, ValueError) as err:  # CheckpointError is a ValueError
         row["error"] = f"{type(err).__name__}: {str(err).strip().splitlines()[0]}"
+        if path.is_file():
+            row["sha256"] = sha256_file(path)  # which bytes were bad
         return row
     args = config.get("arguments") or {}
     task = config.get("task") or {}

@@ -65,6 +65,7 @@ def test_sweep_corrupt_file_is_a_row_with_its_error(swept):
     row = _row(result, "corrupt")
     assert "CheckpointError" in row["error"] and str(bad.resolve()) in row["error"]
     assert math.isnan(row["lambda1"]) and row["architecture"] == ""
+    assert row["sha256"] == __import__("hashlib").sha256(bad.read_bytes()).hexdigest()
     good = result.table[result.table["name"] != "corrupt"]
     assert (good["error"] == "").all(), list(good["error"])
     assert not result.ok and [f for f, _ in result.failures] == [str(bad.resolve())]
