@@ -20,6 +20,7 @@ References: Benettin, Galgani, Giorgilli, Strelcyn (1980), Meccanica 15; REFEREN
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -76,14 +77,24 @@ def progress_options(progress: bool | Callable[[int, int], None]) -> dict:
 
 
 class _CallbackBar:
-    """tqdm's ``update`` for a ``progress(done, total)`` callable (e.g. a report's status)."""
+    """tqdm's ``update`` for a ``progress(done, total)`` callable (e.g. a report's status).
+
+    :func:`evolve` updates it after every step (one step of a paper-size network takes
+    seconds); the callable hears at most every :attr:`EVERY` seconds, and at the end.
+    """
+
+    EVERY = 0.5
 
     def __init__(self, total: int, callback: Callable[[int, int], None]):
         self.total, self.done, self.callback = total, 0, callback
+        self.last = -math.inf
 
     def update(self, n: int) -> None:
         self.done += n
-        self.callback(self.done, self.total)
+        now = time.monotonic()
+        if now - self.last >= self.EVERY or self.done >= self.total:
+            self.last = now
+            self.callback(self.done, self.total)
 
     def __enter__(self) -> _CallbackBar:
         self.callback(0, self.total)
@@ -95,7 +106,7 @@ class _CallbackBar:
 
 def progress_bar(total: int, desc: str, progress: bool | Callable[[int, int], None]) -> Any:
     """A tqdm bar over ``total`` steps, or, when ``progress`` is a callable, an object with
-    tqdm's ``update`` that calls ``progress(steps done, total)`` (once per block of steps)."""
+    tqdm's ``update`` that calls ``progress(steps done, total)`` (see :class:`_CallbackBar`)."""
     if callable(progress):
         return _CallbackBar(total, progress)
     return tqdm(total=total, desc=desc, **progress_options(progress))
@@ -214,7 +225,8 @@ def evolve(
     while done < steps:
         n = min(block, steps - done)
         args = (system, x, tangents, inputs, start + done, n, qr_every, qr_on)
-        new_x, new_tangents, logsum = _block(*args)
+        tick = bar.update if isinstance(bar, _CallbackBar) else None  # per step
+        new_x, new_tangents, logsum = _block(*args, tick=tick)
         finite = torch.isfinite(new_x).all()
         if new_tangents is not None:  # log|R_ii| = −inf is legitimate (a collapsed direction)
             finite = finite & ~(torch.isnan(logsum) | torch.isposinf(logsum)).any()
@@ -223,7 +235,7 @@ def evolve(
         x, tangents, done = new_x, new_tangents, done + n
         if on_block is not None:
             on_block(done, logsum)
-        if bar is not None:
+        if bar is not None and tick is None:
             bar.update(n)
     return x, tangents
 
@@ -237,10 +249,14 @@ def _block(
     steps: int,
     qr_every: int,
     qr_on: torch.device | None = None,
+    *,
+    tick: Callable[[int], None] | None = None,
 ) -> tuple[Tensor, Tensor | None, Tensor | None]:
     if tangents is None:
         for t in range(start, start + steps):
             x = system.step(x, None if inputs is None else inputs[:, t])
+            if tick is not None:
+                tick(1)
         return x, None, None
     logsum = None
     for i in range(steps):
@@ -249,6 +265,8 @@ def _block(
         if (i + 1) % qr_every == 0 or i == steps - 1:
             tangents, log_r = orthonormalize(tangents, qr_on=qr_on)
             logsum = log_r if logsum is None else logsum + log_r
+        if tick is not None:
+            tick(1)
     return x, tangents, logsum
 
 

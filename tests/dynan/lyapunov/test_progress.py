@@ -8,7 +8,7 @@ import torch
 
 from dynan.fixed_points import find_fixed_points
 from dynan.lyapunov import lyapunov_spectrum
-from dynan.lyapunov._benettin import RECORDS
+from dynan.lyapunov._benettin import _CallbackBar
 from dynan.lyapunov.finite_time import finite_time_lyapunov
 from dynan.systems import random_rnn
 
@@ -18,7 +18,8 @@ def _calls():
     return calls, lambda done, total: calls.append((done, total))
 
 
-def test_spectrum_reports_every_block_transient_included_and_same_numbers():
+def test_spectrum_reports_every_step_transient_included_and_same_numbers(monkeypatch):
+    monkeypatch.setattr(_CallbackBar, "EVERY", 0.0)  # no throttle: hear every step
     system = random_rnn(12, 1.5, seed=0)
     options = {"k": 4, "n_steps": 640, "transient": 320, "trials": 2, "seed": 0}
     quiet = lyapunov_spectrum(system, progress=False, **options)
@@ -28,12 +29,18 @@ def test_spectrum_reports_every_block_transient_included_and_same_numbers():
     np.testing.assert_array_equal(watched.running, quiet.running)
     done = [d for d, _ in calls]
     assert {t for _, t in calls} == {960} and done == sorted(done) and done[-1] == 960
-    transient = [d for d in done if 0 < d <= 320]
-    assert len(transient) >= RECORDS // 2  # the transient reports as it goes too
-    assert len(done) >= RECORDS
+    assert done == list(range(961))  # the transient reports as it goes too
 
 
-def test_finite_time_reports_progress():
+def test_progress_is_throttled_to_every_half_second():
+    calls, progress = _calls()
+    system = random_rnn(12, 1.5, seed=0)
+    lyapunov_spectrum(system, k=2, n_steps=2000, transient=0, progress=progress)
+    assert 2 <= len(calls) < 2000 and calls[-1][0] == calls[-1][1]  # the end is always told
+
+
+def test_finite_time_reports_progress(monkeypatch):
+    monkeypatch.setattr(_CallbackBar, "EVERY", 0.0)
     system = random_rnn(8, 1.2, seed=1)
     calls, progress = _calls()
     finite_time_lyapunov(

@@ -122,12 +122,14 @@ def test_lambda1_comparison_plot_checks_its_arguments(nets, tmp_path):
     plt.close("all")
 
 
-def test_long_analyses_report_progress_from_inside(nets, tmp_path):
+def test_long_analyses_report_progress_from_inside(nets, tmp_path, monkeypatch):
     # the report's bar must move within a section: the spectrum reports its steps (transient
     # included) and the fixed-point search its iterations, through ctx.status
+    from dynan.lyapunov._benettin import _CallbackBar
     from dynan.report.fixed_point_sections import fixed_points_result
     from dynan.report.lyapunov_sections import spectrum
 
+    monkeypatch.setattr(_CallbackBar, "EVERY", 0.0)  # every step (not every half second)
     ctx = _context(tmp_path)
     seen: list[str] = []
     ctx.status = seen.append
