@@ -142,9 +142,9 @@ def run(context: Context) -> list[Claim]:
     alphas = {s: {n.name: _cached(context, n, "alpha") for n in nets} for s, nets in arun.items()}
     claims = []
 
-    g4, g4_contra, g4_settings = {}, {}, {}
+    g4_settings, g4_checks = {}, {}
     for s, res in gains.items():
-        checks = {name: gain_checks(g) for name, g in res.items()}
+        checks = g4_checks[s] = {name: gain_checks(g) for name, g in res.items()}
         slopes = [float(np.polyfit(np.log(g["amplitudes"]), g["n"], 1)[0]) for g in res.values()]
         g4_settings[s] = {
             "per_network": {k: {**res[k], "checks": c[0]} for k, c in checks.items()},
@@ -154,18 +154,13 @@ def run(context: Context) -> list[Claim]:
             if slopes
             else [],
         }
-        if s == primary:
-            g4 = {k: c[0] for k, c in checks.items()}
-            g4_contra = {k: c[1] for k, c in checks.items()}
-    verdict = every_network_verdict(g4, contradiction=g4_contra) if g4 else VERDICT_NONE
-    ev = {
-        "primary_setting": primary,
-        "rule": EVERY_NETWORK_RULE,
-        "criteria": "n falls: a ξ^(−b) + c fits with a > 0, b > 0, b − 1.96 se > 0; s law: "
+    g4, verdict, ev = _evidence(
+        primary,
+        g4_checks,
+        g4_settings,
+        criteria="n falls: a ξ^(−b) + c fits with a > 0, b > 0, b − 1.96 se > 0; s law: "
         "a e^(−bξ) + c fits; contradiction: n̄ rises with ξ (Spearman > 0.9)",
-        "settings": g4_settings,
-        "networks": len(g4),
-    }
+    )
     ev["headline"] = f"{primary}: " + "; ".join(
         f"{k}: b = {gains[primary][k]['n_params'][1]:.3g}, n̄ {min(gains[primary][k]['n']):.3g}–"
         f"{max(gains[primary][k]['n']):.3g}, {sum(c.values())}/2 criteria"
@@ -179,26 +174,21 @@ def run(context: Context) -> list[Claim]:
     )  # fmt: skip
     claims.append(Claim("G4", verdict, ev, [("G4 gain against drive", fig)]))
 
-    g5, g5_contra, g5_settings = {}, {}, {}
+    g5_settings, g5_checks = {}, {}
     for s, res in alphas.items():
-        checks = {name: alpha_checks(r) for name, r in res.items()}
+        checks = g5_checks[s] = {name: alpha_checks(r) for name, r in res.items()}
         g5_settings[s] = {"per_network": {k: {**c[2], "checks": c[0]} for k, c in checks.items()}}
-        if s == primary:
-            g5 = {k: c[0] for k, c in checks.items()}
-            g5_contra = {k: c[1] for k, c in checks.items()}
-    verdict = every_network_verdict(g5, contradiction=g5_contra) if g5 else VERDICT_NONE
-    ev = {
-        "primary_setting": primary,
-        "rule": EVERY_NETWORK_RULE,
-        "criteria": "α ≠ 0: > 50% of isolated neurons' bootstrap intervals exclude 0 at the "
+    _, verdict, ev = _evidence(
+        primary,
+        g5_checks,
+        g5_settings,
+        criteria="α ≠ 0: > 50% of isolated neurons' bootstrap intervals exclude 0 at the "
         "largest ξ; α depends on ξ: isolated population α intervals at the smallest and largest ξ "
         "disjoint; intact differs: isolated and intact population intervals disjoint at the "
         "largest ξ; contradiction: no neuron's interval excludes 0 at any ξ",
-        "convention": "target = stimulus: α < 0 differentiates the input (adapts), "
+        convention="target = stimulus: α < 0 differentiates the input (adapts), "
         "α > 0 integrates it",
-        "settings": g5_settings,
-        "networks": len(g5),
-    }
+    )
     per = g5_settings.get(primary, {}).get("per_network", {})
     ev["headline"] = f"{primary}: " + "; ".join(
         f"{k}: {v['share_alpha_nonzero_at_max_xi']:.0%} neurons α≠0, population α "
@@ -220,6 +210,28 @@ def run(context: Context) -> list[Claim]:
 
 
 VERDICT_NONE = "not reproduced at this scale"
+
+
+def _evidence(
+    primary: str, checks: dict[str, dict[str, tuple]], settings: dict, **fields: str
+) -> tuple[dict[str, dict[str, bool]], str, dict]:
+    """(criteria per network, verdict, evidence) from the primary setting's
+    {network: (criteria, contradiction, ...)}."""
+    decisive = checks.get(primary, {})
+    criteria = {k: c[0] for k, c in decisive.items()}
+    verdict = (
+        every_network_verdict(criteria, contradiction={k: c[1] for k, c in decisive.items()})
+        if criteria
+        else VERDICT_NONE
+    )
+    evidence = {
+        "primary_setting": primary,
+        "rule": EVERY_NETWORK_RULE,
+        **fields,
+        "settings": settings,
+        "networks": len(criteria),
+    }
+    return criteria, verdict, evidence
 
 
 def _explain(ev: dict, verdict: str, cid: str) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -251,6 +251,24 @@ class Comparison:
         return out
 
 
+def _comparison(
+    label: str,
+    interval: tuple[float, float, float],
+    test: Callable[[str], float],
+    *,
+    expected_sign: int,
+    sizes: tuple[int, int],
+    description: str,
+) -> Comparison:
+    """A :class:`Comparison` from an (estimate, low, high) and a test taking the alternative."""
+    if expected_sign not in (1, -1):
+        raise ValueError(f"expected_sign must be +1 or -1, got {expected_sign!r}")
+    forward, backward = ("greater", "less") if expected_sign > 0 else ("less", "greater")
+    return Comparison(
+        label, *interval, test(forward), test(backward), expected_sign, *sizes, description
+    )
+
+
 def compare_groups(
     label: str,
     a: Sequence[float],
@@ -267,22 +285,14 @@ def compare_groups(
     >>> round(c.estimate, 3), c.p_value, c.n_a
     (2.0, 0.05, 3)
     """
-    if expected_sign not in (1, -1):
-        raise ValueError(f"expected_sign must be +1 or -1, got {expected_sign!r}")
-    estimate, low, high = bootstrap_difference(a, b, seed=seed)
-    forward, backward = ("greater", "less") if expected_sign > 0 else ("less", "greater")
-    return Comparison(
-        label=label,
-        estimate=estimate,
-        low=low,
-        high=high,
-        p_value=permutation_test(a, b, alternative=forward, seed=seed),
-        p_opposite=permutation_test(a, b, alternative=backward, seed=seed),
+    return _comparison(
+        label,
+        bootstrap_difference(a, b, seed=seed),
+        lambda alternative: permutation_test(a, b, alternative=alternative, seed=seed),
         expected_sign=expected_sign,
-        n_a=len(a),
-        n_b=len(b),
-        test="bootstrap 95% interval of the difference of group means (networks resampled "
-        "within groups); one-sided permutation test over networks",
+        sizes=(len(a), len(b)),
+        description="bootstrap 95% interval of the difference of group means (networks "
+        "resampled within groups); one-sided permutation test over networks",
     )
 
 
@@ -297,19 +307,11 @@ def compare_to_zero(
     >>> c.p_value
     0.125
     """
-    if expected_sign not in (1, -1):
-        raise ValueError(f"expected_sign must be +1 or -1, got {expected_sign!r}")
-    estimate, low, high = bootstrap_mean(values, seed=seed)
-    forward, backward = ("greater", "less") if expected_sign > 0 else ("less", "greater")
-    return Comparison(
-        label=label,
-        estimate=estimate,
-        low=low,
-        high=high,
-        p_value=sign_flip_test(values, alternative=forward),
-        p_opposite=sign_flip_test(values, alternative=backward),
+    return _comparison(
+        label,
+        bootstrap_mean(values, seed=seed),
+        lambda alternative: sign_flip_test(values, alternative=alternative),
         expected_sign=expected_sign,
-        n_a=len(values),
-        n_b=0,
-        test="bootstrap 95% interval of the mean over networks; exact sign-flip test",
+        sizes=(len(values), 0),
+        description="bootstrap 95% interval of the mean over networks; exact sign-flip test",
     )
