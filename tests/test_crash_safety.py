@@ -28,21 +28,22 @@ pytestmark = pytest.mark.slow  # each test runs the CLI in a fresh interpreter (
 PNG_START, PNG_END = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"
 
 
-def _dynan(*args: str) -> subprocess.Popen:
+def _dynan(*args: str, log: Path) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "dynan", *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
+    with open(log, "wb") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dynan", *args], stdout=err, stderr=subprocess.STDOUT, env=env
+        )
+    process.log = log
+    return process
 
 
 def _wait_for(condition, process: subprocess.Popen, timeout: float = 240.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if process.poll() is not None:
-            pytest.fail(f"the command ended (status {process.returncode}) before the kill")
+            output = process.log.read_text()[-600:]
+            pytest.fail(f"the command ended (status {process.returncode}) first: {output}")
         if time.monotonic() > deadline:
             process.kill()
             pytest.fail("timed out waiting for the command to write")
@@ -60,7 +61,7 @@ def test_sigkill_during_train_leaves_a_loadable_checkpoint(tmp_path):
     process = _dynan(
         "train", "relu", "--task", "digits", "--hidden-size", "8", "--epochs", "400",
         "--patience", "400", "--batch-size", "32", "--lr", "0.01", "--seed", "0",
-        "--out", str(out),
+        "--out", str(out), log=tmp_path / "train.log",
     )  # fmt: skip
     _wait_for(out.exists, process)
     first = out.stat().st_mtime_ns
@@ -95,13 +96,13 @@ def test_sigkill_during_report_leaves_every_earlier_page_whole(tmp_path):
         paths.append(str(save_checkpoint(net, path, task=task, metrics=metrics)))
     out = tmp_path / "out"
     args = ("report", *paths, "--out", str(out), "--sections", "config,accuracy,shape")
-    first = _dynan(*args, "--no-compare")
-    assert first.wait(timeout=600) == 0
+    first = _dynan(*args, "--no-compare", log=tmp_path / "first.log")
+    assert first.wait(timeout=600) == 0, first.log.read_text()[-600:]
     names = {"arun", "relu"}
     _check_report_files(out, names)
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
     # rebuild without the cache (every file rewritten); kill once it has rewritten some
-    process = _dynan(*args, "--no-compare", "--no-cache")
+    process = _dynan(*args, "--no-compare", "--no-cache", log=tmp_path / "again.log")
     _wait_for(lambda: any(p.stat().st_mtime_ns != t for p, t in stamps.items()), process)
     _kill(process)
     _check_report_files(out, names)
