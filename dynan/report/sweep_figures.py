@@ -55,7 +55,8 @@ def _interval(values: np.ndarray) -> float:
 def plot_metric(
     table: pd.DataFrame, column: str, ax: Axes | None = None, *, label: str = ""
 ) -> Axes:
-    """``column`` by architecture: every checkpoint a point, mean ± 95 % t-interval as a bar.
+    """``column`` by variant (architecture, and task where tasks differ): every checkpoint a
+    point, the mean ± its 95 % t-interval over them beside.
 
     Parameters
     ----------
@@ -71,30 +72,41 @@ def plot_metric(
     Axes
     """
     ax = get_axes(ax, figsize=(4.5, 3.2))
-    data = table[["architecture", column]].dropna()
+    data = _grouped(table)[["variant", "architecture", column]].dropna()
     data = data[data["architecture"] != ""]
-    order = sorted(data["architecture"].unique())
-    palette = {a: architecture_color(a) for a in order}
+    order = sorted(data["variant"].unique())
+    palette = {v: architecture_color(v.split(" · ")[0]) for v in order}
     sns.stripplot(
-        data=data, x="architecture", y=column, hue="architecture", order=order,
+        data=data, x="variant", y=column, hue="variant", order=order,
         palette=palette, ax=ax, size=6, jitter=0.12, legend=False, alpha=0.85,
     )  # fmt: skip
-    for i, arch in enumerate(order):
-        values = data.loc[data["architecture"] == arch, column].to_numpy(dtype=float)
+    for i, variant in enumerate(order):
+        values = data.loc[data["variant"] == variant, column].to_numpy(dtype=float)
         half = _interval(values)
         ax.errorbar(
             i + 0.3, values.mean(), yerr=None if math.isnan(half) else half,
             fmt="D", color="black", markersize=4, capsize=3, linewidth=1,
         )  # fmt: skip
+    ax.set_xlim(-0.5, len(order) - 0.5)
     ax.set_xlabel("")
     ax.set_ylabel(label or column)
     ax.tick_params(axis="x", rotation=30)
     return ax
 
 
+def _grouped(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with a ``variant`` column: the architecture, and the task where tasks differ
+    (a GRU on digits and one on the flip-flop are not seeds of one variant)."""
+    named = table[table["architecture"] != ""]
+    several = named["task"].nunique() > 1
+    variant = table["architecture"] + (" · " + table["task"] if several else "")
+    return table.assign(variant=variant)
+
+
 def _summary_rows(table: pd.DataFrame, columns: Sequence[str]) -> list[tuple]:
     rows = []
-    for arch, group in table[table["architecture"] != ""].groupby("architecture", sort=True):
+    grouped = _grouped(table)
+    for arch, group in grouped[grouped["architecture"] != ""].groupby("variant", sort=True):
         cells = []
         for column in columns:
             values = group[column].to_numpy(dtype=float)
@@ -144,7 +156,7 @@ def comparison_page(
         table_item(
             _summary_rows(table, shown),
             "Mean ± sd over checkpoints",
-            columns=("architecture", "checkpoints", *shown),
+            columns=("variant", "checkpoints", *shown),
         )
     )
     failed = table[table["error"] != ""]

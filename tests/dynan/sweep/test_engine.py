@@ -86,3 +86,22 @@ def test_cluster_unreachable_scheduler_is_a_one_line_value_error():
         cluster(NOWHERE),
     ):
         pass
+
+
+def test_comparison_groups_seeds_by_variant_and_marks_their_mean(tmp_path):
+    from dynan.report.sweep_figures import comparison_page, plot_metric
+
+    rows = [
+        {"file": f"{a}{s}", "architecture": a, "task": t, "seed": s, "lambda1": v}
+        for a, t, s, v in [
+            ("relu", "digits", 0, 0.1), ("relu", "digits", 1, 0.3),
+            ("gru", "digits", 0, -0.2), ("gru", "flipflop", 1, -0.5),
+        ]
+    ]  # fmt: skip
+    table = make_table(rows, ["lyapunov"])
+    ax = plot_metric(table, "lambda1")
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels == ["gru · digits", "gru · flipflop", "relu · digits"]
+    means = sorted(line.get_ydata()[0] for line in ax.lines if line.get_marker() == "D")
+    assert means == pytest.approx([-0.5, -0.2, 0.2])  # one per variant; relu's two seeds: 0.2
+    assert comparison_page(table, tmp_path).name == "comparison.html"
