@@ -17,9 +17,10 @@ import dynan
 HEADER = """# The dynan model zoo
 
 Small networks trained by `dynan train` (the exact command is in each row and in each
-checkpoint's config, `training.command`); `make zoo` retrains all of them
-(`models/zoo/train.sh`, two lanes of one torch thread). Task `digits`: scikit-learn's 8×8
-digits fed one pixel per step (64 steps) in a fixed permuted order (task seed 0), split
+checkpoint's config, `training.command`); `make zoo` retrains all of them (the runs of
+`models/zoo/grid.json` on two Dask workers of one torch thread, `models/zoo/train.sh`). Task
+`digits`: scikit-learn's 8×8 digits fed one pixel per step (64 steps) in a fixed permuted
+order (task seed 0), split
 1197/300/300; chance is 10 %. Task `flipflop3`: the 3-bit flip-flop, 100 steps, accuracy is
 sign agreement on steps with a defined target.
 
