@@ -1,17 +1,22 @@
 """Sweep speed: the zoo on 1 and 2 Dask workers, against a serial loop, and a cached rerun.
 
-Four runs in one process, over the shipped zoo (models/zoo/*.safetensors, 9 checkpoints) with
-the default analyses and the "fast" preset, each into a fresh directory except the last:
+Runs in one process, over the shipped zoo (models/zoo/*.safetensors, 9 checkpoints) with the
+default analyses and the "fast" preset, each into a fresh directory except the cached one:
 
 - serial: every (checkpoint, analysis) task in this process, one after another (no Dask), the
   reference;
-- 1 worker and 2 workers: ``run_sweep`` on an embedded LocalCluster (its start included);
-- cached: ``run_sweep`` again into the 2-worker directory (nothing to compute, no cluster).
+- 1 worker and 2 workers: ``run_sweep`` on an embedded LocalCluster (its start included; no
+  comparison page, which the serial loop does not draw either), ``--repeat`` times each,
+  interleaved, the fastest kept;
+- start: an embedded LocalCluster of 1 and 2 workers running one trivial task;
+- cached: ``run_sweep`` again into a 2-worker directory (nothing to compute, no cluster).
 
 Ratios: serial / 1 worker (Dask's overhead), 1 worker / 2 workers (the speed-up), cached / 2
-workers. The machine's load average is recorded before and after: on a shared 2-core machine
-other work steals time from the workers, so the speed-up is a lower bound of what two free
-cores give. Writes reports/benchmarks/sweep.json.
+workers; each sweep also records the CPU seconds it and its (closed) workers used, which other
+jobs on the machine do not inflate as they inflate wall time. The machine's load average is
+recorded before and after: on a shared 2-core machine other work steals time from the
+workers, so the speed-up is a lower bound of what two free cores give. Writes
+reports/benchmarks/sweep.json.
 
 Usage: ``python -m analyses.benchmarks.sweep [--analyses A,B] [--preset fast]``
 """
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -28,7 +34,7 @@ import torch
 
 from analyses.benchmarks._output import save
 from dynan.report.jobs import get_settings
-from dynan.sweep import run_sweep
+from dynan.sweep import run_sweep, run_tasks
 from dynan.sweep.table import sha256_file
 from dynan.sweep.tasks import TaskSpec, check_analyses, compute_task
 
@@ -49,15 +55,38 @@ def _serial(paths: list[Path], analyses: tuple[str, ...], preset: str, out: Path
     return time.perf_counter() - started
 
 
-def _sweep(paths, analyses, preset, out, workers) -> dict:
+def _start(workers: int) -> float:
+    """Seconds to start an embedded cluster of ``workers`` and run one trivial task on it."""
     started = time.perf_counter()
+    run_tasks(abs, [-1], workers=workers, progress=False)
+    return round(time.perf_counter() - started, 2)
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and its ended children (the cluster's workers, once closed)."""
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _sweep(paths, analyses, preset, out, workers) -> dict:
+    started, cpu = time.perf_counter(), _cpu()
     result = run_sweep(
-        paths, analyses=analyses, preset=preset, out=out, workers=workers, progress=False
+        paths,
+        analyses=analyses,
+        preset=preset,
+        out=out,
+        workers=workers,
+        progress=False,
+        figures=False,
     )
     if not result.ok:
         raise RuntimeError(f"sweep failed: {result.failures}")
     return {
         "seconds": round(time.perf_counter() - started, 2),
+        "cpu_seconds": round(_cpu() - cpu, 2),
         "workers": workers,
         "tasks": result.tasks,
         "computed": result.computed,
@@ -69,6 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--analyses", default=None, help="comma-separated (default all)")
     parser.add_argument("--preset", default="fast")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per worker count")
     parser.add_argument("--out", default=str(ROOT / "reports" / "benchmarks" / "sweep.json"))
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -78,11 +108,17 @@ def main(argv: list[str] | None = None) -> None:
         tmp = Path(tmp)
         serial = _serial(ZOO, analyses, args.preset, tmp / "serial")
         print(f"serial: {serial:.1f} s")
-        one = _sweep(ZOO, analyses, args.preset, tmp / "one", 1)
-        print(f"1 worker: {one['seconds']:.1f} s")
-        two = _sweep(ZOO, analyses, args.preset, tmp / "two", 2)
-        print(f"2 workers: {two['seconds']:.1f} s")
-        cached = _sweep(ZOO, analyses, args.preset, tmp / "two", 2)
+        start = {1: _start(1), 2: _start(2)}
+        print(f"cluster start + one task: {start}")
+        runs: dict[int, list[dict]] = {1: [], 2: []}
+        for repeat in range(args.repeat):
+            for workers in (1, 2):
+                run = _sweep(ZOO, analyses, args.preset, tmp / f"{workers}-{repeat}", workers)
+                runs[workers].append(run)
+                print(f"{workers} worker(s): {run['seconds']:.1f} s")
+        one = min(runs[1], key=lambda r: r["seconds"])
+        two = min(runs[2], key=lambda r: r["seconds"])
+        cached = _sweep(ZOO, analyses, args.preset, tmp / "2-0", 2)
         print(f"cached rerun: {cached['seconds']:.2f} s ({cached['computed']} computed)")
     load_after = os.getloadavg()
     save(
@@ -102,6 +138,8 @@ def main(argv: list[str] | None = None) -> None:
             "serial": {"seconds": round(serial, 2), "tasks": len(ZOO) * len(analyses)},
             "one_worker": one,
             "two_workers": two,
+            "all_seconds": {f"{w}_workers": [r["seconds"] for r in runs[w]] for w in runs},
+            "cluster_start_seconds": {f"{w}_workers": s for w, s in start.items()},
             "cached_rerun": cached,
         },
         ratios={
