@@ -64,7 +64,7 @@ def test_zoo_grid_reproduces_the_recorded_training_commands():
             assert ours[flag] == theirs[flag], (path.name, flag)
 
 
-@pytest.mark.slow  # three `dynan train` processes behind a `python -m dynan.sweep.grid`
+@pytest.mark.slow  # two `dynan train` processes behind a `python -m dynan.sweep.grid`
 def test_train_grid_trains_on_the_engine_and_reruns_only_the_failed_run(
     dask_client, tmp_path, monkeypatch, capfd
 ):
@@ -75,22 +75,17 @@ def test_train_grid_trains_on_the_engine_and_reruns_only_the_failed_run(
         "name": "{architecture}-s{seed}",
         "log_dir": "logs",
         "defaults": {"task": "digits", "hidden-size": 4, "epochs": 1, "threads": 1, "quiet": True},
-        "runs": [
-            {"architecture": "relu", "seed": 0},
-            {"architecture": "softplus", "seed": 1},
-            {"architecture": "nope", "seed": 0},
-        ],
+        "runs": [{"architecture": "relu", "seed": 1}, {"architecture": "nope", "seed": 0}],
     }
     (tmp_path / "grid.json").write_text(json.dumps(grid))
     dynan = str(Path(sys.executable).with_name("dynan"))
     argv = [str(tmp_path / "grid.json"), "--dynan", dynan, "--quiet", "--scheduler"]
     assert runner.main([*argv, dask_client.scheduler.address]) == 1
     captured = capfd.readouterr()
-    assert "2 of 3 run(s) finished" in captured.out
+    assert "1 of 2 run(s) finished" in captured.out
     assert "nope-s0: RuntimeError: nope-s0: exit status 2; see" in captured.err
-    for stem, seed in (("relu-s0", 0), ("softplus-s1", 1)):
-        config = read_config(tmp_path / "zoo" / f"{stem}.safetensors")
-        assert config["seed"] == seed and "accuracy" in config["metrics"]
+    config = read_config(tmp_path / "zoo" / "relu-s1.safetensors")
+    assert config["seed"] == 1 and "accuracy" in config["metrics"]
     # finished runs are skipped: only the failed one is pending
     assert [e["architecture"] for e, _ in runner.pending(runner.load_grid(argv[0]))] == ["nope"]
 
