@@ -88,6 +88,7 @@ def run(context: Context) -> list[Claim]:
         "rule": EVERY_NETWORK_RULE,
         "criteria": "map reached: distance to the target ≤ half its start; accuracy kept: "
         "|Δ accuracy| ≤ 0.02; predictions kept: ≥ 90% agreement; contradiction: < 10% moved",
+        "test": "per network: thresholds on the 300 test examples (full-data debiased CKA maps)",
         "options": options,
         "per_network": {
             k: {**{f: v for f, v in r.items() if not f.startswith("map_")}, "checks": checks[k][0]}
