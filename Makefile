@@ -62,7 +62,7 @@ zoo: $(STAMP)
 	DYNAN=$(BIN)/dynan models/zoo/train.sh
 	$(BIN)/python -m analyses.zoo_card
 
-# The psMNIST tier (models/zoo/psmnist/grid.json, 196-step permuted MNIST, about 2 h on one
+# The psMNIST tier (models/zoo/psmnist/grid.json, 196-step permuted MNIST, about 1 h on one
 # core): trains each checkpoint not finished yet, continues an interrupted one (--resume),
 # then rewrites the model card. Logs in runs/psmnist/. Its report is its own target.
 zoo-psmnist: $(STAMP)
