@@ -50,15 +50,6 @@ from dynan_models.activation import _linear_threshold
 __all__ = ["arun_sequence", "elman_sequence"]
 
 
-# -- the derivatives of γ, elementwise over any shape ------------------------------------------
-def _gamma_grads(a: Tensor, n: Tensor, s: Tensor, sig: Tensor, sp: Tensor):
-    """(∂γ/∂a, ∂γ/∂n, ∂γ/∂s) at (a, n, s) given σ(n a) and softplus_n(a), REFERENCES.md §1."""
-    slope = sig * (1 - sig)
-    d_a = (1 - s) * sig + s * n * slope
-    d_n = (1 - s) / n * (a * sig - sp) + s * a * slope
-    return d_a, d_n, sig - sp
-
-
 # -- Elman -------------------------------------------------------------------------------------
 def _elman_forward(inp: Tensor, h0: Tensor, weight: Tensor, kind: str, n, s, keep: bool):
     """States H (T, B, N), time-major; with ``keep`` also the pre-activations A and (γ only)
@@ -154,7 +145,7 @@ def _arun_forward(inp, h0, g0, weight, u, w_g, b_g, w_ns, b_ns, n_min, keep: boo
     """Run the recursion. Returns H (B, T, N) and q_T (G, B·N); with ``keep`` also, for the
     backward and the trajectories: A (T, B, N); the state blocks (T + 1, G + 2, B·N), slot t
     holding [q_{t−1}; 1; a_t]; the raw read-outs (T, 2, B·N) = (w_n·g + b_n, w_s·g + b_s);
-    σ(n a) and softplus_n(a) (T, B, N).
+    ∂γ/∂a (T, B, N) and ∂γ/∂(n_raw, s) (T, 2, B·N), computed in the step while it is in cache.
 
     Three choices make the step cheap on a CPU, none changes the equations:
     tanh p = 2σ(2p) − 1 (σ is ~3× cheaper than tanh), so the controller state is kept as
@@ -171,7 +162,6 @@ def _arun_forward(inp, h0, g0, weight, u, w_g, b_g, w_ns, b_ns, n_min, keep: boo
     w_q, b_q = 2 * w_cat, b_cat - w_cat.sum(1, keepdim=True)  # the same map on q = (g + 1)/2
     g = g0.reshape(rows, controller).T
     threshold = _linear_threshold(inp.dtype)
-    sig = sp = None
     if keep:
         # slot t: [q_{t−1}; 1; a_t] — the backward's one product per step with this block
         # also yields the sums (row of ones) and the input-weight gradient (row a_t)
@@ -181,7 +171,8 @@ def _arun_forward(inp, h0, g0, weight, u, w_g, b_g, w_ns, b_ns, n_min, keep: boo
         torch.add(g, 1, out=qs[0, :controller]).mul_(0.5)
         pre_all = qs[:steps, controller + 1].view(steps, batch, size)
         raw_all = inp.new_empty(steps, 2, rows)
-        sig, sp = torch.empty_like(pre_all), torch.empty_like(pre_all)
+        # ∂γ/∂a and ∂γ/∂(n, s) of every step, computed while the step is in cache
+        d_a_all, d_ns_all = inp.new_empty(steps, batch, size), inp.new_empty(steps, 2, rows)
     y = torch.addmm(b_cat, w_cat, g)
     q_buffer = None if keep else inp.new_empty(controller, rows)
     h, hs = h0, inp.new_empty(steps, batch, size)
@@ -193,27 +184,41 @@ def _arun_forward(inp, h0, g0, weight, u, w_g, b_g, w_ns, b_ns, n_min, keep: boo
         raw = y[controller:]
         n = raw[0].clamp_min(n_min).view(batch, size)
         z = a * n  # γ(a; n, s) = lerp(softplus_n(a), σ(n a), s)
-        sp_t = torch.div(F.softplus(z, threshold=threshold), n, out=sp[t] if keep else None)
-        sig_t = torch.sigmoid(z, out=sig[t] if keep else None)
-        h = torch.lerp(sp_t, sig_t, raw[1].view(batch, size), out=hs[t])
+        sp_t = F.softplus(z, threshold=threshold).div_(n)
+        sig_t = torch.sigmoid(z)
+        s_t = raw[1].view(batch, size)
+        h = torch.lerp(sp_t, sig_t, s_t, out=hs[t])
         if keep:
             raw_all[t] = raw
+            _arun_gamma_grads(a, n, s_t, raw[0], n_min, sig_t, sp_t, d_a_all[t], d_ns_all[t])
     hs = hs.transpose(0, 1)
     if not keep:
         return hs, q, None
-    return hs, q, (pre_all, qs, raw_all, sig, sp)
+    return hs, q, (pre_all, qs, raw_all, d_a_all, d_ns_all)
+
+
+def _arun_gamma_grads(a, n, s, n_raw, n_min, sig, sp, d_a, d_ns) -> None:
+    """Write ∂γ/∂a into ``d_a`` (B, N) and ∂γ/∂(n_raw, s) into ``d_ns`` (2, B·N) for one step
+    (REFERENCES.md §1; ∂n/∂n_raw = [n_raw ≥ N_MIN], the clamp):
+    ∂γ/∂a = σ + s (n σ(1 − σ) − σ), ∂γ/∂n = ((1 − s)/n)(a σ − sp) + s a σ(1 − σ),
+    ∂γ/∂s = σ − sp."""
+    slope = torch.rsub(sig, 1).mul_(sig)
+    torch.addcmul(sig, s, (n * slope).sub_(sig), out=d_a)
+    torch.sub(sig, sp, out=d_ns[1].view_as(sig))
+    d_n = torch.mul(torch.rsub(s, 1).div_(n), (a * sig).sub_(sp), out=d_ns[0].view_as(sig))
+    d_n.addcmul_(s * a, slope).mul_(n_raw.view_as(sig) >= n_min)
 
 
 class _ARUNSequence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, inp, h0, g0, weight, u, w_g, b_g, w_ns, b_ns, n_min, keep):
-        hs, q, (pre, qs, raw, sig, sp) = _arun_forward(
+        hs, q, (pre, qs, raw, d_a, d_ns) = _arun_forward(
             inp, h0, g0, weight, u, w_g, b_g, w_ns, b_ns, n_min, keep=True
         )
         controller = g0.shape[-1]
         ctx.n_min = n_min
         ctx.set_materialize_grads(False)
-        ctx.save_for_backward(h0, g0, weight, u, w_g, w_ns, hs, pre, qs, raw, sig, sp)
+        ctx.save_for_backward(h0, g0, weight, u, w_g, w_ns, hs, pre, qs, d_a, d_ns)
         g_last = q.mul(2).sub_(1)
         if not keep:
             return hs, g_last
@@ -222,16 +227,9 @@ class _ARUNSequence(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_h, grad_last, grad_gs=None, grad_raw=None):
-        h0, g0, weight, u, w_g, w_ns, hs, pre, qs, raw, sig, sp = ctx.saved_tensors
+        h0, g0, weight, u, w_g, w_ns, hs, pre, qs, d_a, d_ns = ctx.saved_tensors
         steps, batch, size = pre.shape
         controller, rows = qs.shape[1] - 2, qs.shape[2]
-        # what the recursion does not need, for all T steps at once
-        n_raw = raw[:, 0].view(steps, batch, size)
-        n = n_raw.clamp_min(ctx.n_min)
-        s = raw[:, 1].view(steps, batch, size)
-        d_a, d_n, d_s = _gamma_grads(pre, n, s, sig, sp)
-        d_n = d_n * (n_raw >= ctx.n_min)  # clamp_min passes the gradient where n ≥ N_MIN
-        d_ns = torch.stack([d_n, d_s], 1).view(steps, 2, rows)
         if grad_h is None:
             grad_h = torch.zeros_like(hs)
         if grad_last is not None:
