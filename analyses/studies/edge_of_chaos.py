@@ -33,9 +33,12 @@ from analyses.studies.verdicts import COMPARISON_RULE, comparison_verdict
 from dynan.lyapunov import network_lyapunov
 from dynan_models import build
 
-__all__ = ["DRIVES", "frozen_twin", "lambda1_by_drive", "run", "summaries"]
+__all__ = ["DRIVES", "LAMBDA_FLOOR", "frozen_twin", "lambda1_by_drive", "run", "summaries"]
 
 DRIVES = (0.0, 1.0, 5.0, 30.0)
+#: λ₁ below this (a contraction by e^−10 a step, or −inf for a network whose units all fall
+#: silent, a zero Jacobian) enters the statistics as this value.
+LAMBDA_FLOOR = -10.0
 
 
 def lambda1_by_drive(model, *, n_steps: int = 300, transient: int = 100, trials: int = 4) -> dict:
@@ -72,14 +75,17 @@ def frozen_twin(model, *, steps: int = 200):
 
 
 def summaries(lam: list[float]) -> dict[str, float]:
-    """The two per-network statistics of the rule from λ₁ at :data:`DRIVES`.
+    """The two per-network statistics of the rule from λ₁ at :data:`DRIVES` (λ₁ floored at
+    :data:`LAMBDA_FLOOR`, so a silent network counts as far from the edge, not as −inf).
 
     Examples
     --------
     >>> {k: round(v, 6) for k, v in summaries([0.0, -0.1, 0.2, 0.3]).items()}
     {'distance': 0.2, 'rise': 0.3}
+    >>> summaries([0.0, float("-inf"), -10.0, -10.0])
+    {'distance': 10.0, 'rise': -10.0}
     """
-    lam = np.asarray(lam, dtype=float)
+    lam = np.maximum(np.asarray(lam, dtype=float), LAMBDA_FLOOR)
     return {"distance": float(np.abs(lam[1:]).mean()), "rise": float(lam[-1] - lam[0])}
 
 
@@ -136,7 +142,9 @@ def run(context: Context) -> list[Claim]:
         "rule": COMPARISON_RULE,
         "drives": list(DRIVES),
         "method": "λ₁ by QR every step, 4 trials from random states, zero input, constant drive "
-        "ξ on every pre-activation; ARUN frozen mode (n_t, s_t of the full network)",
+        "ξ on every pre-activation; ARUN frozen mode (n_t, s_t of the full network); λ₁ "
+        f"below {LAMBDA_FLOOR:g} (silent networks: −inf) enters the statistics as "
+        f"{LAMBDA_FLOOR:g}",
         "settings": {
             s: {**b, "comparisons": [c.to_dict() for c in b["comparisons"]]}
             for s, b in blocks.items()
