@@ -52,16 +52,17 @@ __all__ = ["arun_sequence", "elman_sequence"]
 
 # -- Elman -------------------------------------------------------------------------------------
 def _elman_forward(inp: Tensor, h0: Tensor, weight: Tensor, kind: str, n, s, keep: bool):
-    """States H (T, B, N), time-major; with ``keep`` also the pre-activations A and (γ only)
-    σ(n A) and softplus_n(A), each (T, B, N), for the backward (written in place, no stack)."""
+    """States H (T, B, N), time-major; with ``keep`` also, for the backward, the pre-activations
+    A (ReLU, softplus) or (γ) ∂γ/∂a, ∂γ/∂n, ∂γ/∂s, each (T, B, N), computed in the step while it
+    is in cache and written in place (no stack)."""
     steps = inp.shape[1]
     hs = inp.new_empty(steps, *h0.shape)
     pre = torch.empty_like(hs) if keep else None
-    sig = sp = None
-    if keep and kind == "gamma":
-        sig, sp = torch.empty_like(hs), torch.empty_like(hs)
+    grads = tuple(torch.empty_like(hs) for _ in range(3)) if keep and kind == "gamma" else None
     h, w_t = h0, weight.T
     threshold = _linear_threshold(inp.dtype)
+    if kind == "gamma":
+        c = (1 - s) / n
     for t, inp_t in enumerate(inp.unbind(1)):
         a = torch.addmm(inp_t, h, w_t, out=pre[t]) if keep else torch.addmm(inp_t, h, w_t)
         if kind == "relu":
@@ -71,53 +72,55 @@ def _elman_forward(inp: Tensor, h0: Tensor, weight: Tensor, kind: str, n, s, kee
             h.copy_(F.softplus(a))
         else:  # γ = lerp(softplus_n, σ(n a), s)
             z = a * n
-            sp_t = torch.div(F.softplus(z, threshold=threshold), n, out=sp[t] if keep else None)
-            sig_t = torch.sigmoid(z, out=sig[t] if keep else None)
-            h = torch.lerp(sp_t, sig_t, s, out=hs[t])
-    return hs, pre, sig, sp
+            sp = F.softplus(z, threshold=threshold).div_(n)
+            sig = torch.sigmoid(z)
+            h = torch.lerp(sp, sig, s, out=hs[t])
+            if keep:  # REFERENCES.md §1: ∂γ/∂a = σ + s (n σ(1 − σ) − σ), ∂γ/∂s = σ − sp,
+                # ∂γ/∂n = ((1 − s)/n)(a σ − sp) + s a σ(1 − σ)
+                slope = torch.rsub(sig, 1).mul_(sig)
+                torch.addcmul(sig, s, (n * slope).sub_(sig), out=grads[0][t])
+                d_n = torch.mul(c, (a * sig).sub_(sp), out=grads[1][t])
+                d_n.addcmul_(s * a, slope)
+                torch.sub(sig, sp, out=grads[2][t])
+    return hs, pre, grads
 
 
 class _ElmanSequence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, inp, h0, weight, n, s, kind):
-        hs, pre, sig, sp = _elman_forward(inp, h0, weight, kind, n, s, keep=True)
+        hs, pre, grads = _elman_forward(inp, h0, weight, kind, n, s, keep=True)
         ctx.kind = kind
-        ctx.save_for_backward(pre, hs, h0, weight, n, s, sig, sp)
+        ctx.save_for_backward(pre, hs, h0, weight, n, s, *(grads or ()))
         return hs.transpose(0, 1)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_h):
-        pre, hs, h0, weight, n, s, sig, sp = ctx.saved_tensors
+        pre, hs, h0, weight, n, s, *grads = ctx.saved_tensors
         kind = ctx.kind
         if kind == "relu":
             d_a = (pre > 0).to(pre.dtype)
         elif kind == "softplus":  # torch's softplus backward: exactly 1 beyond its threshold 20
             d_a = torch.where(pre > 20, 1.0, torch.sigmoid(pre))
-        else:  # ∂γ/∂a = σ ((1 − s) + s n (1 − σ))
-            d_a = torch.addcmul(1 - s, s * n, 1 - sig).mul_(sig)
+        else:
+            d_a, d_n, d_s = grads
         shape_grads = kind == "gamma" and (ctx.needs_input_grad[3] or ctx.needs_input_grad[4])
         grad_pre = torch.empty_like(pre)
-        totals = torch.empty_like(pre) if shape_grads else None
+        # Σ_b ∂L/∂h_t ∂γ/∂(n, s), accumulated per step (n, s are constant over b and t)
+        acc_n, acc_s = torch.zeros_like(h0), torch.zeros_like(h0)
         carry = torch.zeros_like(h0)
         for t, g_t in zip(range(len(pre) - 1, -1, -1), reversed(grad_h.unbind(1)), strict=True):
-            total = torch.add(g_t, carry, out=totals[t] if shape_grads else None)  # ∂L/∂h_t
+            total = g_t + carry  # ∂L/∂h_t
             carry = torch.mul(total, d_a[t], out=grad_pre[t]) @ weight
+            if shape_grads:
+                acc_n.addcmul_(total, d_n[t])
+                acc_s.addcmul_(total, d_s[t])
         size = weight.shape[0]
         grad_w = grad_pre[1:].reshape(-1, size).T @ hs[:-1].reshape(-1, size)
         grad_w.addmm_(grad_pre[0].T, h0)
         grad_n = grad_s = None
         if shape_grads:
-            # Σ_bt ∂L/∂h ∂γ/∂(n, s) with n, s constant over (b, t): four sums suffice,
-            # ∂γ/∂s = σ − sp, ∂γ/∂n = ((1 − s)/n)(a σ − sp) + s a σ (1 − σ)
-            t_sig = totals * sig
-            r_sig, r_sp = t_sig.sum((0, 1)), (totals * sp).sum((0, 1))
-            t_a_sig = t_sig.mul_(pre)
-            r_a_sig, r_a_sig2 = t_a_sig.sum((0, 1)), (t_a_sig * sig).sum((0, 1))
-            grad_s = (r_sig - r_sp).sum_to_size(s.shape)
-            grad_n = ((1 - s) / n * (r_a_sig - r_sp) + s * (r_a_sig - r_a_sig2)).sum_to_size(
-                n.shape
-            )
+            grad_n, grad_s = acc_n.sum_to_size(n.shape), acc_s.sum_to_size(s.shape)
         return grad_pre.transpose(0, 1), carry, grad_w, grad_n, grad_s, None
 
 
