@@ -1,7 +1,9 @@
 """Sweep speed: the zoo on 1 and 2 Dask workers, against a serial loop, and a cached rerun.
 
-Runs in one process, over the shipped zoo (models/zoo/*.safetensors, 9 checkpoints) with the
-default analyses and the "fast" preset, each into a fresh directory except the cached one:
+Runs in one process, over the shipped zoo (models/zoo/*.safetensors, 9 checkpoints), for two
+workloads: "fast" (every analysis, the fast preset: seconds of work per task, about as much
+as a worker's start) and "heavy" (fixed points with the full preset: 1024 starts per network),
+each into a fresh directory except the cached one:
 
 - serial: every (checkpoint, analysis) task in this process, one after another (no Dask), the
   reference;
@@ -18,7 +20,7 @@ recorded before and after: on a shared 2-core machine other work steals time fro
 workers, so the speed-up is a lower bound of what two free cores give. Writes
 reports/benchmarks/sweep.json.
 
-Usage: ``python -m analyses.benchmarks.sweep [--analyses A,B] [--preset fast]``
+Usage: ``python -m analyses.benchmarks.sweep [--repeat 3]``
 """
 
 from __future__ import annotations
@@ -94,32 +96,53 @@ def _sweep(paths, analyses, preset, out, workers) -> dict:
     }
 
 
+def _workload(analyses, preset, repeat: int, tmp: Path) -> dict:
+    """Serial, then 1 and 2 workers ``repeat`` times interleaved (fastest kept), then cached."""
+    serial = _serial(ZOO, analyses, preset, tmp / "serial")
+    print(f"  serial: {serial:.1f} s")
+    runs: dict[int, list[dict]] = {1: [], 2: []}
+    for k in range(repeat):
+        for workers in (1, 2):
+            run = _sweep(ZOO, analyses, preset, tmp / f"{workers}-{k}", workers)
+            runs[workers].append(run)
+            print(f"  {workers} worker(s): {run['seconds']:.1f} s, {run['cpu_seconds']:.1f} CPU s")
+    one = min(runs[1], key=lambda r: r["seconds"])
+    two = min(runs[2], key=lambda r: r["seconds"])
+    cached = _sweep(ZOO, analyses, preset, tmp / "2-0", 2)
+    print(f"  cached rerun: {cached['seconds']:.2f} s ({cached['computed']} computed)")
+    return {
+        "analyses": list(analyses),
+        "preset": preset,
+        "runs": {
+            "serial": {"seconds": round(serial, 2), "tasks": len(ZOO) * len(analyses)},
+            "one_worker": one,
+            "two_workers": two,
+            "all_seconds": {f"{w}_workers": [r["seconds"] for r in runs[w]] for w in runs},
+            "cached_rerun": cached,
+        },
+        "ratios": {
+            "serial_over_one_worker": round(serial / one["seconds"], 3),
+            "speedup_two_over_one_worker": round(one["seconds"] / two["seconds"], 3),
+            "cached_over_two_workers": round(cached["seconds"] / two["seconds"], 4),
+        },
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--analyses", default=None, help="comma-separated (default all)")
-    parser.add_argument("--preset", default="fast")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per worker count")
+    parser.add_argument("--repeat", type=int, default=3, help="fast sweeps per worker count")
     parser.add_argument("--out", default=str(ROOT / "reports" / "benchmarks" / "sweep.json"))
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    analyses = check_analyses(args.analyses.split(",") if args.analyses else None)
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        serial = _serial(ZOO, analyses, args.preset, tmp / "serial")
-        print(f"serial: {serial:.1f} s")
         start = {1: _start(1), 2: _start(2)}
         print(f"cluster start + one task: {start}")
-        runs: dict[int, list[dict]] = {1: [], 2: []}
-        for repeat in range(args.repeat):
-            for workers in (1, 2):
-                run = _sweep(ZOO, analyses, args.preset, tmp / f"{workers}-{repeat}", workers)
-                runs[workers].append(run)
-                print(f"{workers} worker(s): {run['seconds']:.1f} s")
-        one = min(runs[1], key=lambda r: r["seconds"])
-        two = min(runs[2], key=lambda r: r["seconds"])
-        cached = _sweep(ZOO, analyses, args.preset, tmp / "2-0", 2)
-        print(f"cached rerun: {cached['seconds']:.2f} s ({cached['computed']} computed)")
+        print("fast: every analysis, fast preset")
+        fast = _workload(check_analyses(None), "fast", args.repeat, tmp / "fast")
+        print("heavy: fixed points, full preset (1024 starts from 64 test sequences)")
+        heavy = _workload(("fixed-points",), "full", 1, tmp / "heavy")
     load_after = os.getloadavg()
     save(
         args.out,
@@ -129,24 +152,10 @@ def main(argv: list[str] | None = None) -> None:
             "load_average_after": [round(x, 2) for x in load_after],
             "note": "2-core machine shared with other jobs: the load average says how shared",
         },
-        setup={
-            "checkpoints": [p.name for p in ZOO],
-            "analyses": list(analyses),
-            "preset": args.preset,
-        },
-        runs={
-            "serial": {"seconds": round(serial, 2), "tasks": len(ZOO) * len(analyses)},
-            "one_worker": one,
-            "two_workers": two,
-            "all_seconds": {f"{w}_workers": [r["seconds"] for r in runs[w]] for w in runs},
-            "cluster_start_seconds": {f"{w}_workers": s for w, s in start.items()},
-            "cached_rerun": cached,
-        },
-        ratios={
-            "serial_over_one_worker": round(serial / one["seconds"], 3),
-            "speedup_two_over_one_worker": round(one["seconds"] / two["seconds"], 3),
-            "cached_over_two_workers": round(cached["seconds"] / two["seconds"], 4),
-        },
+        checkpoints=[p.name for p in ZOO],
+        cluster_start_seconds={f"{w}_workers": s for w, s in start.items()},
+        fast=fast,
+        heavy=heavy,
     )
 
 

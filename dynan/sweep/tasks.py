@@ -102,7 +102,8 @@ def prepare_worker() -> None:
     """One torch thread (one task per worker core) and glibc's malloc kept from mapping and
     unmapping every block: Dask's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``,
     which fixes glibc's mmap threshold at 128 KiB, so every larger tensor costs fresh page
-    faults (measured on ARUN and ReLU zoo tasks, fast preset: 1.4× the time without this).
+    faults (measured on zoo tasks: 1.4× the time without this for the fast preset's Lyapunov
+    and fractional tasks, 3× for the full preset's fixed points).
     Idempotent; cost: two ``mallopt`` calls (see ``dynan_models.training.keep_freed_memory``).
     """
     import torch
