@@ -50,19 +50,27 @@ from dynan_models.activation import _linear_threshold
 __all__ = ["arun_sequence", "elman_sequence"]
 
 
+# -- the derivatives of γ, elementwise over any shape ------------------------------------------
+def _gamma_grads(a: Tensor, n: Tensor, s: Tensor, sig: Tensor, sp: Tensor):
+    """(∂γ/∂a, ∂γ/∂n, ∂γ/∂s) at (a, n, s) given σ(n a) and softplus_n(a), REFERENCES.md §1."""
+    slope = sig * (1 - sig)
+    d_a = (1 - s) * sig + s * n * slope
+    d_n = (1 - s) / n * (a * sig - sp) + s * a * slope
+    return d_a, d_n, sig - sp
+
+
 # -- Elman -------------------------------------------------------------------------------------
 def _elman_forward(inp: Tensor, h0: Tensor, weight: Tensor, kind: str, n, s, keep: bool):
-    """States H (T, B, N), time-major; with ``keep`` also, for the backward, the pre-activations
-    A (ReLU, softplus) or (γ) ∂γ/∂a, ∂γ/∂n, ∂γ/∂s, each (T, B, N), computed in the step while it
-    is in cache and written in place (no stack)."""
+    """States H (T, B, N), time-major; with ``keep`` also the pre-activations A and (γ only)
+    σ(n A) and softplus_n(A), each (T, B, N), for the backward (written in place, no stack)."""
     steps = inp.shape[1]
     hs = inp.new_empty(steps, *h0.shape)
     pre = torch.empty_like(hs) if keep else None
-    grads = tuple(torch.empty_like(hs) for _ in range(3)) if keep and kind == "gamma" else None
+    sig = sp = None
+    if keep and kind == "gamma":
+        sig, sp = torch.empty_like(hs), torch.empty_like(hs)
     h, w_t = h0, weight.T
     threshold = _linear_threshold(inp.dtype)
-    if kind == "gamma":
-        c = (1 - s) / n
     for t, inp_t in enumerate(inp.unbind(1)):
         a = torch.addmm(inp_t, h, w_t, out=pre[t]) if keep else torch.addmm(inp_t, h, w_t)
         if kind == "relu":
@@ -72,55 +80,53 @@ def _elman_forward(inp: Tensor, h0: Tensor, weight: Tensor, kind: str, n, s, kee
             h.copy_(F.softplus(a))
         else:  # γ = lerp(softplus_n, σ(n a), s)
             z = a * n
-            sp = F.softplus(z, threshold=threshold).div_(n)
-            sig = torch.sigmoid(z)
-            h = torch.lerp(sp, sig, s, out=hs[t])
-            if keep:  # REFERENCES.md §1: ∂γ/∂a = σ + s (n σ(1 − σ) − σ), ∂γ/∂s = σ − sp,
-                # ∂γ/∂n = ((1 − s)/n)(a σ − sp) + s a σ(1 − σ)
-                slope = torch.rsub(sig, 1).mul_(sig)
-                torch.addcmul(sig, s, (n * slope).sub_(sig), out=grads[0][t])
-                d_n = torch.mul(c, (a * sig).sub_(sp), out=grads[1][t])
-                d_n.addcmul_(s * a, slope)
-                torch.sub(sig, sp, out=grads[2][t])
-    return hs, pre, grads
+            sp_t = torch.div(F.softplus(z, threshold=threshold), n, out=sp[t] if keep else None)
+            sig_t = torch.sigmoid(z, out=sig[t] if keep else None)
+            h = torch.lerp(sp_t, sig_t, s, out=hs[t])
+    return hs, pre, sig, sp
 
 
 class _ElmanSequence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, inp, h0, weight, n, s, kind):
-        hs, pre, grads = _elman_forward(inp, h0, weight, kind, n, s, keep=True)
+        hs, pre, sig, sp = _elman_forward(inp, h0, weight, kind, n, s, keep=True)
         ctx.kind = kind
-        ctx.save_for_backward(pre, hs, h0, weight, n, s, *(grads or ()))
+        ctx.save_for_backward(pre, hs, h0, weight, n, s, sig, sp)
         return hs.transpose(0, 1)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_h):
-        pre, hs, h0, weight, n, s, *grads = ctx.saved_tensors
+        pre, hs, h0, weight, n, s, sig, sp = ctx.saved_tensors
         kind = ctx.kind
         if kind == "relu":
             d_a = (pre > 0).to(pre.dtype)
         elif kind == "softplus":  # torch's softplus backward: exactly 1 beyond its threshold 20
             d_a = torch.where(pre > 20, 1.0, torch.sigmoid(pre))
-        else:
-            d_a, d_n, d_s = grads
+        else:  # ∂γ/∂a = σ ((1 − s) + s n (1 − σ))
+            d_a = torch.addcmul(1 - s, s * n, 1 - sig).mul_(sig)
         shape_grads = kind == "gamma" and (ctx.needs_input_grad[3] or ctx.needs_input_grad[4])
         grad_pre = torch.empty_like(pre)
-        # Σ_b ∂L/∂h_t ∂γ/∂(n, s), accumulated per step (n, s are constant over b and t)
-        acc_n, acc_s = torch.zeros_like(h0), torch.zeros_like(h0)
+        totals = torch.empty_like(pre) if shape_grads else None
         carry = torch.zeros_like(h0)
         for t, g_t in zip(range(len(pre) - 1, -1, -1), reversed(grad_h.unbind(1)), strict=True):
-            total = g_t + carry  # ∂L/∂h_t
+            total = torch.add(g_t, carry, out=totals[t] if shape_grads else None)  # ∂L/∂h_t
             carry = torch.mul(total, d_a[t], out=grad_pre[t]) @ weight
-            if shape_grads:
-                acc_n.addcmul_(total, d_n[t])
-                acc_s.addcmul_(total, d_s[t])
         size = weight.shape[0]
         grad_w = grad_pre[1:].reshape(-1, size).T @ hs[:-1].reshape(-1, size)
         grad_w.addmm_(grad_pre[0].T, h0)
         grad_n = grad_s = None
         if shape_grads:
-            grad_n, grad_s = acc_n.sum_to_size(n.shape), acc_s.sum_to_size(s.shape)
+            # Σ_bt ∂L/∂h ∂γ/∂(n, s) with n, s constant over (b, t): four sums suffice,
+            # ∂γ/∂s = σ − sp, ∂γ/∂n = ((1 − s)/n)(a σ − sp) + s a σ (1 − σ)
+            t_sig = totals * sig
+            r_sig, r_sp = t_sig.sum((0, 1)), (totals * sp).sum((0, 1))
+            t_a_sig = t_sig.mul_(pre)
+            r_a_sig, r_a_sig2 = t_a_sig.sum((0, 1)), (t_a_sig * sig).sum((0, 1))
+            grad_s = (r_sig - r_sp).sum_to_size(s.shape)
+            grad_n = ((1 - s) / n * (r_a_sig - r_sp) + s * (r_a_sig - r_a_sig2)).sum_to_size(
+                n.shape
+            )
         return grad_pre.transpose(0, 1), carry, grad_w, grad_n, grad_s, None
 
 
@@ -148,7 +154,7 @@ def _arun_forward(inp, h0, g0, weight, u, w_g, b_g, w_ns, b_ns, n_min, keep: boo
     """Run the recursion. Returns H (B, T, N) and q_T (G, B·N); with ``keep`` also, for the
     backward and the trajectories: A (T, B, N); the state blocks (T + 1, G + 2, B·N), slot t
     holding [q_{t−1}; 1; a_t]; the raw read-outs (T, 2, B·N) = (w_n·g + b_n, w_s·g + b_s);
-    ∂γ/∂a (T, B, N) and ∂γ/∂(n_raw, s) (T, 2, B·N), computed in the step while it is in cache.
+    σ(n a) and softplus_n(a) (T, B, N).
 
     Three choices make the step cheap on a CPU, none changes the equations:
     tanh p = 2σ(2p) − 1 (σ is ~3× cheaper than tanh), so the controller state is kept as
@@ -165,6 +171,7 @@ def _arun_forward(inp, h0, g0, weight, u, w_g, b_g, w_ns, b_ns, n_min, keep: boo
     w_q, b_q = 2 * w_cat, b_cat - w_cat.sum(1, keepdim=True)  # the same map on q = (g + 1)/2
     g = g0.reshape(rows, controller).T
     threshold = _linear_threshold(inp.dtype)
+    sig = sp = None
     if keep:
         # slot t: [q_{t−1}; 1; a_t] — the backward's one product per step with this block
         # also yields the sums (row of ones) and the input-weight gradient (row a_t)
@@ -174,8 +181,7 @@ def _arun_forward(inp, h0, g0, weight, u, w_g, b_g, w_ns, b_ns, n_min, keep: boo
         torch.add(g, 1, out=qs[0, :controller]).mul_(0.5)
         pre_all = qs[:steps, controller + 1].view(steps, batch, size)
         raw_all = inp.new_empty(steps, 2, rows)
-        # ∂γ/∂a and ∂γ/∂(n, s) of every step, computed while the step is in cache
-        d_a_all, d_ns_all = inp.new_empty(steps, batch, size), inp.new_empty(steps, 2, rows)
+        sig, sp = torch.empty_like(pre_all), torch.empty_like(pre_all)
     y = torch.addmm(b_cat, w_cat, g)
     q_buffer = None if keep else inp.new_empty(controller, rows)
     h, hs = h0, inp.new_empty(steps, batch, size)
@@ -187,41 +193,27 @@ def _arun_forward(inp, h0, g0, weight, u, w_g, b_g, w_ns, b_ns, n_min, keep: boo
         raw = y[controller:]
         n = raw[0].clamp_min(n_min).view(batch, size)
         z = a * n  # γ(a; n, s) = lerp(softplus_n(a), σ(n a), s)
-        sp_t = F.softplus(z, threshold=threshold).div_(n)
-        sig_t = torch.sigmoid(z)
-        s_t = raw[1].view(batch, size)
-        h = torch.lerp(sp_t, sig_t, s_t, out=hs[t])
+        sp_t = torch.div(F.softplus(z, threshold=threshold), n, out=sp[t] if keep else None)
+        sig_t = torch.sigmoid(z, out=sig[t] if keep else None)
+        h = torch.lerp(sp_t, sig_t, raw[1].view(batch, size), out=hs[t])
         if keep:
             raw_all[t] = raw
-            _arun_gamma_grads(a, n, s_t, raw[0], n_min, sig_t, sp_t, d_a_all[t], d_ns_all[t])
     hs = hs.transpose(0, 1)
     if not keep:
         return hs, q, None
-    return hs, q, (pre_all, qs, raw_all, d_a_all, d_ns_all)
-
-
-def _arun_gamma_grads(a, n, s, n_raw, n_min, sig, sp, d_a, d_ns) -> None:
-    """Write ∂γ/∂a into ``d_a`` (B, N) and ∂γ/∂(n_raw, s) into ``d_ns`` (2, B·N) for one step
-    (REFERENCES.md §1; ∂n/∂n_raw = [n_raw ≥ N_MIN], the clamp):
-    ∂γ/∂a = σ + s (n σ(1 − σ) − σ), ∂γ/∂n = ((1 − s)/n)(a σ − sp) + s a σ(1 − σ),
-    ∂γ/∂s = σ − sp."""
-    slope = torch.rsub(sig, 1).mul_(sig)
-    torch.addcmul(sig, s, (n * slope).sub_(sig), out=d_a)
-    torch.sub(sig, sp, out=d_ns[1].view_as(sig))
-    d_n = torch.mul(torch.rsub(s, 1).div_(n), (a * sig).sub_(sp), out=d_ns[0].view_as(sig))
-    d_n.addcmul_(s * a, slope).mul_(n_raw.view_as(sig) >= n_min)
+    return hs, q, (pre_all, qs, raw_all, sig, sp)
 
 
 class _ARUNSequence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, inp, h0, g0, weight, u, w_g, b_g, w_ns, b_ns, n_min, keep):
-        hs, q, (pre, qs, raw, d_a, d_ns) = _arun_forward(
+        hs, q, (pre, qs, raw, sig, sp) = _arun_forward(
             inp, h0, g0, weight, u, w_g, b_g, w_ns, b_ns, n_min, keep=True
         )
         controller = g0.shape[-1]
         ctx.n_min = n_min
         ctx.set_materialize_grads(False)
-        ctx.save_for_backward(h0, g0, weight, u, w_g, w_ns, hs, pre, qs, d_a, d_ns)
+        ctx.save_for_backward(h0, g0, weight, u, w_g, w_ns, hs, pre, qs, raw, sig, sp)
         g_last = q.mul(2).sub_(1)
         if not keep:
             return hs, g_last
@@ -230,9 +222,16 @@ class _ARUNSequence(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_h, grad_last, grad_gs=None, grad_raw=None):
-        h0, g0, weight, u, w_g, w_ns, hs, pre, qs, d_a, d_ns = ctx.saved_tensors
+        h0, g0, weight, u, w_g, w_ns, hs, pre, qs, raw, sig, sp = ctx.saved_tensors
         steps, batch, size = pre.shape
         controller, rows = qs.shape[1] - 2, qs.shape[2]
+        # what the recursion does not need, for all T steps at once
+        n_raw = raw[:, 0].view(steps, batch, size)
+        n = n_raw.clamp_min(ctx.n_min)
+        s = raw[:, 1].view(steps, batch, size)
+        d_a, d_n, d_s = _gamma_grads(pre, n, s, sig, sp)
+        d_n = d_n * (n_raw >= ctx.n_min)  # clamp_min passes the gradient where n ≥ N_MIN
+        d_ns = torch.stack([d_n, d_s], 1).view(steps, 2, rows)
         if grad_h is None:
             grad_h = torch.zeros_like(hs)
         if grad_last is not None:
