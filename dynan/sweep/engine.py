@@ -91,7 +91,7 @@ def cluster(scheduler: Scheduler = None, *, workers: int | None = None) -> Itera
     Parameters
     ----------
     scheduler : None, str, Client or cluster object
-        None starts a ``LocalCluster`` (processes, one thread each, no dashboard) and closes
+        None starts a ``LocalCluster`` (processes, one thread each, on 127.0.0.1) and closes
         it on exit; a string is a scheduler address, or the path of a scheduler file written
         by ``dask scheduler --scheduler-file``; a ``Client`` is used as it is (not closed);
         a cluster object (anything with ``scheduler_address``) gets a client closed on exit.
@@ -117,7 +117,7 @@ def cluster(scheduler: Scheduler = None, *, workers: int | None = None) -> Itera
             n_workers=workers or default_workers(),
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",  # None still binds 8787: a second cluster warns
             silence_logs=logging.ERROR,
         )
         with local, Client(local) as client:

@@ -51,7 +51,7 @@ def dask_client():
         n_workers=2,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        dashboard_address=":0",  # a free port: never a clash with another cluster
         silence_logs=logging.ERROR,
     )
     client = Client(cluster)
