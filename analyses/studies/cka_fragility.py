@@ -73,14 +73,16 @@ def prepare(x: np.ndarray) -> dict:
 
 def pair_score(a: dict, b: dict, measure: str) -> float:
     """One measure between two :func:`prepare` d representations (equal to dynan.similarity's
-    ``cka``, ``procrustes_similarity``, ``mean_cca_r2`` and ``rsa(metric="euclidean")``)."""
+    ``cka``, ``procrustes_similarity``, ``mean_cca_r2`` and ``rsa(metric="euclidean")``; NaN
+    for a constant representation, whose similarity is undefined)."""
     if measure == "CKA":
-        return float(np.linalg.norm(a["x"].T @ b["x"]) ** 2 / (a["gram"] * b["gram"]))
+        den = a["gram"] * b["gram"]
+        return float(np.linalg.norm(a["x"].T @ b["x"]) ** 2 / den) if den > 0 else np.nan
     if measure == "Procrustes":
         return float(min(np.linalg.svd(a["x"].T @ b["x"], compute_uv=False).sum(), 1.0))
     if measure == "CCA R²":
         k = min(a["basis"].shape[1], b["basis"].shape[1])
-        return float(np.linalg.norm(a["basis"].T @ b["basis"]) ** 2 / k)
+        return float(np.linalg.norm(a["basis"].T @ b["basis"]) ** 2 / k) if k else np.nan
     return float(np.mean(a["ranks"] * b["ranks"]))
 
 

@@ -28,7 +28,7 @@ from analyses.studies import figures
 from analyses.studies.checkpoints import Network
 from analyses.studies.registry import Claim, Context
 from analyses.studies.verdicts import EVERY_NETWORK_RULE, every_network_verdict
-from dynan.similarity import manipulate_checkpoint
+from dynan.similarity import SimilarityError, manipulate_checkpoint
 
 __all__ = ["OPTIONS", "manipulation_checks", "run"]
 
@@ -45,16 +45,22 @@ def manipulation_checks(r: dict) -> tuple[dict[str, bool], bool]:
     ({'map reached': True, 'accuracy kept': True, 'predictions kept': True}, False)
     """
     before, after = r["distance_before"], r["distance_after"]
-    checks = {
-        "map reached": after <= 0.5 * before,
-        "accuracy kept": abs(r["accuracy_after"] - r["accuracy_before"]) <= 0.02,
-        "predictions kept": r["agreement"] >= 0.9,
+    checks = {  # NaN (a failed run) fails every comparison
+        "map reached": bool(after <= 0.5 * before),
+        "accuracy kept": bool(abs(r["accuracy_after"] - r["accuracy_before"]) <= 0.02),
+        "predictions kept": bool(r["agreement"] >= 0.9),
     }
     return checks, bool(after > 0.9 * before)
 
 
 def _numbers(net: Network, options: dict) -> dict:
-    r = manipulate_checkpoint(net.path, progress=False, **options)
+    try:
+        r = manipulate_checkpoint(net.path, progress=False, **options)
+    except SimilarityError as err:  # e.g. the fine-tuning diverged: a failed run, not a crash
+        nan = float("nan")
+        failed = dict.fromkeys(("distance_before", "distance_after", "agreement"), nan)
+        return {**failed, "accuracy_before": nan, "accuracy_after": nan, "error": str(err),
+                "map_before": [], "map_after": []}  # fmt: skip
     return {
         "distance_before": r.distance_before,
         "distance_after": r.distance_after,
@@ -80,9 +86,13 @@ def run(context: Context) -> list[Claim]:
     verdict = every_network_verdict(
         {k: c[0] for k, c in checks.items()}, contradiction={k: c[1] for k, c in checks.items()}
     )
-    moved = [1 - r["distance_after"] / r["distance_before"] for r in results.values()]
-    dacc = [r["accuracy_after"] - r["accuracy_before"] for r in results.values()]
-    agree = [r["agreement"] for r in results.values()]
+    ran = [r for r in results.values() if "error" not in r] or [
+        {"distance_before": 1.0, "distance_after": np.nan, "accuracy_before": np.nan,
+         "accuracy_after": np.nan, "agreement": np.nan}
+    ]  # fmt: skip
+    moved = [1 - r["distance_after"] / r["distance_before"] for r in ran]
+    dacc = [r["accuracy_after"] - r["accuracy_before"] for r in ran]
+    agree = [r["agreement"] for r in ran]
     evidence = {
         "setting": f"digits zoo, {len(nets)} non-adaptive networks (ARUN left out for CPU time)",
         "rule": EVERY_NETWORK_RULE,
@@ -108,12 +118,16 @@ def run(context: Context) -> list[Claim]:
             "longer fine-tuning (thousands of steps, as in Davari et al.) with a λ schedule, "
             "larger networks, and a GPU"
         )
-    first = next(iter(results.values()))
+    failed = [k for k, r in results.items() if "error" in r]
+    if failed:
+        evidence["failed_runs"] = {k: results[k]["error"] for k in failed}
+    shown = next((k for k, r in results.items() if r["map_after"]), None)
+    if shown is None:
+        return [Claim("D3", verdict, evidence)]
     fig = figures.matrix(
-        np.asarray(first["map_after"]),
-        [f"t{i}" for i in range(len(first["map_after"]))],
-        title=f"D3: CKA map after fine-tuning ({next(iter(results))}; before: near 1 on the "
-        "diagonal)",
+        np.asarray(results[shown]["map_after"]),
+        [f"t{i}" for i in range(len(results[shown]["map_after"]))],
+        title=f"D3: CKA map after fine-tuning ({shown}; before: near 1 on the diagonal)",
         cbar="debiased CKA",
     )
     return [Claim("D3", verdict, evidence, [("D3 manipulated CKA map", fig)])]

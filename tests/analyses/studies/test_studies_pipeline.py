@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import json
 
+import matplotlib.pyplot as plt
 import pytest
 import torch
 
-from analyses.studies import cka_translation, controller, edge_of_chaos, robustness
+from analyses.studies import (
+    cka_fragility,
+    cka_manipulation,
+    cka_translation,
+    controller,
+    edge_of_chaos,
+    robustness,
+    single_neurons,
+)
 from analyses.studies.checkpoints import StudyCache, discover
 from analyses.studies.page import claim_record
 from analyses.studies.registry import Context
@@ -30,7 +39,12 @@ def zoo(tmp_path_factory):
     return root
 
 
-@pytest.mark.parametrize("study", [robustness, edge_of_chaos, controller, cka_translation])
+@pytest.mark.parametrize(
+    "study",
+    [robustness, single_neurons, edge_of_chaos, controller, cka_translation, cka_manipulation,
+     cka_fragility],
+)  # fmt: skip
+@pytest.mark.filterwarnings("ignore::dynan.similarity.CKAWarning")  # untrained: silent units
 def test_study_runs_on_a_synthetic_zoo(zoo, tmp_path, study):
     settings = discover(zoo)
     assert len(settings["digits"]) == 10 and settings["psmnist"] == []
@@ -45,3 +59,4 @@ def test_study_runs_on_a_synthetic_zoo(zoo, tmp_path, study):
             assert claim.evidence["primary_setting"] == "digits"
     again = study.run(context)  # the second run reads every number from the cache
     assert [c.verdict for c in again] == [c.verdict for c in claims]
+    plt.close("all")
