@@ -164,9 +164,10 @@ def run(context: Context) -> list[Claim]:
             "in both statistics."
         )
         evidence["to_test_properly"] = (
-            "the paper's networks (N = 400, 784 steps, 100 epochs) and its comparison of the same "
-            "ARUN network with adaptation on and with n, s frozen at their pre-drive values "
-            "(not run here)"
+            "the paper's networks (N = 400, 784 steps, 100 epochs) and enough of them for its "
+            "own contrast — the same ARUN network with n, s frozen (run here as the frozen "
+            "twin, in settings.*.frozen_twin, beside the rule: with 3 networks its paired "
+            "sign-flip test cannot reach p < 0.05)"
         )
     figs = []
     for setting, (nets, res) in results.items():
