@@ -138,7 +138,11 @@ class ARUN(RecurrentNetwork):
 
     def sequence(self, state: State, inp: Tensor, *, trajectories: bool = False) -> Trajectory:
         """The whole sequence as one autograd node with an analytic backward
-        (``dynan_models.sequence.arun_sequence``), equal to ``loop`` in values and gradients."""
+        (``dynan_models.sequence.arun_sequence``), equal to ``loop`` in values and gradients.
+        A forward hook on the controller (e.g. to record its states for CKA) sees nothing
+        there, so with one registered the sequence runs through ``loop``, which calls it."""
+        if self.controller._forward_hooks or self.controller._forward_pre_hooks:
+            return self.loop(state, inp, trajectories=trajectories)
         hidden, g, ctrl, raw = arun_sequence(
             inp, state[0], state[1], self.recurrent_weight, self.controller, N_MIN,
             keep=trajectories,
