@@ -113,7 +113,7 @@ def test_import_dynan_beside_a_users_models(tmp_path, layout):
     script = (
         "import models, dynan, sys\n"
         f"net = dynan.load({str(ZOO / 'relu-digits-s0.safetensors')!r})\n"
-        "assert models.ARCHITECTURES == \"the user's own\", models.ARCHITECTURES\n"
+        'assert models.ARCHITECTURES == "the user\'s own", models.ARCHITECTURES\n'
         "print(net.checkpoint.architecture, net.hidden_size)\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
