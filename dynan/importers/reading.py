@@ -3,9 +3,13 @@
 A ``torch.save`` file is a pickle. It is read ONLY with ``torch.load(weights_only=True)``, whose
 unpickler accepts tensors and plain containers and refuses every other global before anything is
 constructed, so a file that would need to unpickle anything else is refused and nothing in it
-runs. A safetensors file holds no code at all. Training scripts wrap the state dict with other
-entries; the one under ``state_dict`` (PyTorch Lightning, the seed paper's ``e_{epoch}.pth.tar``),
-``model_state_dict`` or ``model`` is taken.
+runs. A safetensors file holds no code at all. Nothing here calls Python's own unpickler
+(``pickle.load``/``loads``/``Unpickler``; a test makes them fail while every kind of file is
+read): from :mod:`pickle` only the exception class that ``torch.load`` raises on refusal is
+taken, and :func:`pickletools.genops` only lists a refused file's opcodes, to name in the error
+the global it asked for — listing builds nothing and runs nothing. Training scripts wrap the
+state dict with other entries; the one under ``state_dict`` (PyTorch Lightning, the seed
+paper's ``e_{epoch}.pth.tar``), ``model_state_dict`` or ``model`` is taken.
 
 References
 ----------
@@ -16,13 +20,13 @@ the safetensors format (Hugging Face).
 from __future__ import annotations
 
 import os
-import pickle
-import pickletools
 import re
 import struct
 import warnings
 import zipfile
 from pathlib import Path
+from pickle import UnpicklingError  # the exception type only: nothing here unpickles
+from pickletools import genops  # disassembly: lists opcodes, builds no object
 
 import torch
 from safetensors import SafetensorError
@@ -100,7 +104,7 @@ def _torch_load(path: Path) -> object:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # protocol notes of the weights-only unpickler
             return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
+    except UnpicklingError as err:
         what = _what(path, err)
         if what is None:
             raise CheckpointError(
@@ -126,7 +130,7 @@ def _what(path: Path, err: Exception) -> str | None:
         return f"the global {found.group(1)}"
     names, strings = [], []
     try:
-        for opcode, arg, _ in pickletools.genops(path.read_bytes()):
+        for opcode, arg, _ in genops(path.read_bytes()):
             if opcode.name == "GLOBAL":
                 names.append(str(arg).replace(" ", "."))
             elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:

@@ -77,6 +77,39 @@ def test_malicious_pickle_refused_and_never_run(tmp_path, kind):
     assert not marker.exists()
 
 
+@pytest.fixture
+def no_python_unpickler(monkeypatch):
+    """Python's own unpickler (pickle and _pickle: load, loads, Unpickler) fails if called."""
+    import _pickle
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("Python's unpickler was called")
+
+    for module in (pickle, _pickle):
+        for name in ("load", "loads", "Unpickler"):
+            monkeypatch.setattr(module, name, refuse)
+    return refuse
+
+
+def test_no_python_unpickler_runs_while_reading_any_file(tmp_path, no_python_unpickler):
+    """Good and malicious files, in every container, are read without pickle.load/Unpickler."""
+    for wrapper in (None, "state_dict"):
+        path = tmp_path / f"good-{wrapper}.pt"
+        torch.save(_state() if wrapper is None else {wrapper: _state(), "epoch": 3}, path)
+        assert read_state_dict(path)[1] == wrapper
+    legacy = tmp_path / "good-legacy.pt"
+    torch.save(_state(), legacy, _use_new_zipfile_serialization=False)
+    assert set(read_state_dict(legacy)[0]) == set(_state())
+    marker = tmp_path / "marker"
+    for path in _malicious_files(tmp_path, marker).values():
+        with pytest.raises(CheckpointError, match="refused"):
+            read_state_dict(path)
+    assert not marker.exists()
+    # the guard itself can fail: a plain unpickling call trips it
+    with pytest.raises(AssertionError, match="unpickler was called"):
+        pickle.loads(b"N.")
+
+
 def test_cli_refuses_malicious_pickle_with_exit_2_and_one_line(tmp_path, capsys):
     marker = tmp_path / "marker"
     path = _malicious_files(tmp_path, marker)["zipped"]
