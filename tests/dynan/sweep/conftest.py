@@ -43,21 +43,10 @@ CHEAP = ("accuracy", "shape", "lyapunov", "fixed-points")
 @pytest.fixture(scope="session")
 def dask_client():
     """A LocalCluster of two single-thread worker processes, shared by every sweep test."""
-    import logging
+    from dynan.sweep.engine import cluster
 
-    from distributed import Client, LocalCluster
-
-    cluster = LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=":0",  # a free port: never a clash with another cluster
-        silence_logs=logging.ERROR,
-    )
-    client = Client(cluster)
-    yield client
-    client.close()
-    cluster.close()
+    with cluster(workers=2) as client:  # the sweep's own embedded cluster, closed at the end
+        yield client
 
 
 @pytest.fixture
