@@ -9,6 +9,7 @@ HELP = "convert a PyTorch state dict or the seed paper's checkpoint into a dynan
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from dynan.importers.inputs import DEFAULT_STEPS
     from dynan.importers.layouts import KINDS
     from dynan.importers.mapping import ACTIVATIONS
     from dynan_models.tasks import TASKS
@@ -51,8 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--steps",
         type=int,
-        default=100,
-        help="without --task: length of the random input sequences analyses use (default: 100)",
+        default=DEFAULT_STEPS,
+        help="without --task: length of the random input sequences analyses use "
+        f"(default: {DEFAULT_STEPS})",
     )
     parser.add_argument(
         "--allow-unused",

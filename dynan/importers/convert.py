@@ -18,15 +18,13 @@ import torch
 from torch import Tensor, nn
 
 from dynan.errors import CheckpointError
+from dynan.importers.inputs import DEFAULT_STEPS
 from dynan.importers.layouts import Layout, Readout, find_layout, find_readout
 from dynan.importers.mapping import build_network
 from dynan.importers.reading import read_state_dict
 from dynan_models import RecurrentNetwork, save_checkpoint
 
 __all__ = ["DEFAULT_STEPS", "ImportSummary", "import_model"]
-
-#: Length of the random input sequences analyses use for an imported network without a task.
-DEFAULT_STEPS = 100
 
 
 @dataclass(frozen=True)

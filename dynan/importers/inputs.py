@@ -15,7 +15,10 @@ from torch import Tensor
 from dynan.errors import CheckpointError
 from dynan_models import RecurrentNetwork
 
-__all__ = ["STAND_IN_NOTE", "analysis_inputs", "stand_in_steps"]
+__all__ = ["DEFAULT_STEPS", "STAND_IN_NOTE", "analysis_inputs", "stand_in_steps"]
+
+#: Length of the random input sequences analyses use for an imported network without a task.
+DEFAULT_STEPS = 100
 
 #: Said beside every result computed on stand-in inputs.
 STAND_IN_NOTE = "no task in the checkpoint: random N(0, 1) inputs stand in for task data"
@@ -42,9 +45,9 @@ def analysis_inputs(
 ) -> Tensor:
     """The first ``count`` test inputs (count, T, D) of the checkpoint's task, in float64, or, for
     a checkpoint without a task, ``count`` N(0, 1) sequences of ``steps`` steps (default: the
-    length recorded at import, else 100), seeded (the first k sequences are the same for every
-    ``count``) — zeros with ``zero=True`` (for analyses of the autonomous dynamics, such as
-    Lyapunov spectra).
+    length recorded at import, else :data:`DEFAULT_STEPS`), seeded (the first k sequences are the
+    same for every ``count``) — zeros with ``zero=True`` (for analyses of the autonomous
+    dynamics, such as Lyapunov spectra).
 
     Raises
     ------
@@ -68,7 +71,7 @@ def analysis_inputs(
         from dynan_models.tasks import load_task
 
         return load_task(info.task).test.x[:count].to(torch.float64)
-    steps = steps or stand_in_steps(net) or 100
+    steps = steps or stand_in_steps(net) or DEFAULT_STEPS
     if zero:
         return torch.zeros(count, steps, net.input_size, dtype=torch.float64)
     gen = torch.Generator().manual_seed(seed)
