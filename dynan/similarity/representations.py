@@ -154,7 +154,8 @@ def network_representations(
     if not include:
         raise SimilarityError(f"include is empty; choose from {INCLUDE}")
     check_positive(batch_size, "batch_size", integer=True)
-    dtype, device = next(net.parameters()).dtype, next(net.parameters()).device
+    weight = next(net.parameters())
+    dtype, device = weight.dtype, weight.device
     x = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x).to(device, dtype)
     if x.ndim != 3 or x.shape[-1] != net.input_size:
         raise SimilarityError(
@@ -217,13 +218,13 @@ def checkpoint_representations(
     ------
     SimilarityError
         A network without a checkpoint, an unknown split, bad ``limit``.
+    dynan.CheckpointError
+        A bad checkpoint file.
 
     Notes
     -----
     A checkpoint without a task (``dynan import`` without ``--task``) runs on ``limit`` (default
     256) seeded N(0, 1) stand-in sequences (:func:`dynan.importers.analysis_inputs`).
-    dynan.CheckpointError
-        A bad checkpoint file.
 
     Examples
     --------
