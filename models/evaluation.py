@@ -49,7 +49,8 @@ def evaluate(
     was_training = model.training
     model.eval()
     gen = torch.Generator().manual_seed(seed)
-    dtype, device = next(model.parameters()).dtype, next(model.parameters()).device
+    first = next(model.parameters())
+    dtype, device = first.dtype, first.device
     total_loss, correct, count = 0.0, 0.0, 0
     for x, y in split.batches(batch_size):
         # perturbations drawn on the CPU (the same noise on every device), then moved
