@@ -13,6 +13,7 @@ import statistics
 from pathlib import Path
 
 import dynan
+from dynan_models import ARCHITECTURES
 
 HEADER = """# The dynan model zoo
 
@@ -120,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-ORDER = ("relu", "softplus", "gamma-homogeneous", "gamma-heterogeneous", "arun", "gru", "lstm")
+ORDER = tuple(ARCHITECTURES)  # the registry lists the variants in the paper's order
 
 
 def _variant_order(path: Path) -> tuple[int, str]:
