@@ -9,11 +9,15 @@ models/zoo/psmnist/ (its own table, and a per-variant summary over seeds).
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 from pathlib import Path
 
 import dynan
 from dynan_models import ARCHITECTURES
+
+#: each checkpoint read once: the tier filter, its summary and its row all need it
+_load = functools.cache(dynan.load)
 
 HEADER = """# The dynan model zoo
 
@@ -55,7 +59,7 @@ this card.
 
 
 def row(path: Path) -> str:
-    net = dynan.load(path)
+    net = _load(path)
     info = net.checkpoint
     acc = info.metrics.get("accuracy", {})
     params = sum(p.numel() for p in net.parameters())
@@ -81,7 +85,7 @@ def summary(paths: list[Path]) -> str:
     """Per variant: seeds, and mean ± standard deviation over seeds of each accuracy."""
     by_variant: dict[str, list[dict]] = {}
     for path in paths:
-        info = dynan.load(path).checkpoint
+        info = _load(path).checkpoint
         by_variant.setdefault(info.architecture, []).append(info.metrics.get("accuracy", {}))
     lines = [
         "| variant | seeds | " + " | ".join(PERTURBATIONS) + " |",
@@ -107,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     tier = [
         p
         for p in sorted((zoo / "psmnist").glob("*.safetensors"), key=_variant_order)
-        if "accuracy" in dynan.load(p).checkpoint.metrics
+        if "accuracy" in _load(p).checkpoint.metrics
     ]
     everything = paths + tier
     size = sum(p.stat().st_size for p in everything)
