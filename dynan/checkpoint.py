@@ -152,8 +152,9 @@ def load(
         tensors = load_safetensors_bytes(blob)
     except SafetensorError as err:
         raise CheckpointError(f"{path}: corrupt safetensors data ({err})") from err
+    built = {name: tuple(value.shape) for name, value in model.state_dict().items()}
     for name, tensor in tensors.items():
-        if tuple(tensor.shape) != tuple(model.state_dict()[name].shape):  # the probe's rules
+        if tuple(tensor.shape) != built[name]:  # the probe's rules
             raise CheckpointError(f"{path}: tensor {name!r} does not fit the built network")
         if not torch.isfinite(tensor).all():
             bad = int((~torch.isfinite(tensor)).sum())
