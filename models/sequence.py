@@ -16,7 +16,8 @@ kept as q = σ(2p) = (g + 1)/2 with g = 2q − 1 folded into the weights; one pr
 gives both the next controller pre-activation and this step's read-outs (n, s); controller
 states are stored feature-major, (G, B·N), so products and σ run on contiguous blocks. None of
 this changes the equations: the tests compare with the straightforward loop in float64.
-torch.compile of the step was measured (it works offline here) and was no faster.
+torch.compile of the step was tried once (it works offline; compiling took 77 s) and a one-off
+timing showed no gain; it is not part of the benchmark and not used.
 
 Equations (per step t, a_t = inp_t + W h_{t−1}; ARUN per neuron i, REFERENCES.md §1):
 

@@ -37,7 +37,9 @@ def keep_freed_memory() -> bool:
 
     By default glibc maps each block over 32 MB afresh (mmap) and unmaps it when freed, so
     every training step pays page faults for the whole saved sequence (B × T × N × G floats for
-    an ARUN): on a virtual machine that was ~40 % of an ARUN step. With mmap off and trimming
+    an ARUN): in one profile on this project's 2-core VM, about 40 % of an ARUN step (a single
+    measurement, not a benchmark: reports/benchmarks/training.json times the steps with this
+    setting on for dynan and for the torch.nn reference alike). With mmap off and trimming
     at 2 GB, the memory of one step is reused by the next. A process-wide setting, for the
     CLI and benchmarks (``dynan train`` calls it); the resident memory stays at its peak.
     Returns False (and changes nothing) where the C library is not glibc.
