@@ -16,6 +16,7 @@ import dataclasses
 import json
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +43,7 @@ __all__ = [
     "page_entry",
     "provenance",
     "run_section",
+    "unique_names",
 ]
 
 
@@ -230,12 +232,27 @@ def load_checkpoints(
     if not paths:
         raise ValueError("no checkpoints given")
     nets = [load(p, dtype=torch.float64, device=device) for p in paths]
-    stems = [net.checkpoint.name for net in nets]
-    named = []
-    for stem, net in zip(stems, nets, strict=True):
-        name = stem if stems.count(stem) == 1 else f"{stem}-{net.checkpoint.sha256[:8]}"
-        named.append((name, net))
-    return named
+    names = unique_names(
+        [net.checkpoint.name for net in nets], [net.checkpoint.sha256 for net in nets]
+    )
+    return list(zip(names, nets, strict=True))
+
+
+def unique_names(stems: Sequence[str], sha256s: Sequence[str]) -> list[str]:
+    """Page (or row) names: each stem, or stem-sha8 where stems repeat, then -2, -3, ... where
+    even that repeats (the same file given twice), so no two pages share a file name."""
+    counts = Counter(stems)
+    taken: set[str] = set()
+    names = []
+    for stem, sha in zip(stems, sha256s, strict=True):
+        name = stem if counts[stem] == 1 else f"{stem}-{sha[:8]}"
+        base, k = name, 1
+        while name in taken:
+            k += 1
+            name = f"{base}-{k}"
+        taken.add(name)
+        names.append(name)
+    return names
 
 
 def run_section(

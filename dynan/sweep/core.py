@@ -26,7 +26,7 @@ import pandas as pd
 
 from dynan.report.builder import write_atomic
 from dynan.report.cache import AnalysisCache
-from dynan.report.jobs import Settings, get_settings
+from dynan.report.jobs import Settings, get_settings, unique_names
 from dynan.sweep.engine import Scheduler, TaskRun, default_workers, run_tasks
 from dynan.sweep.table import describe, make_table, read_table, write_table
 from dynan.sweep.tasks import (
@@ -118,20 +118,6 @@ def expand_paths(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> list
     if not found:
         raise ValueError("no checkpoints given")
     return [p.resolve() for p in found]
-
-
-def _unique_names(rows: list[dict[str, Any]]) -> None:
-    """Set each row's ``name`` to its stem, or stem-sha8 (then -k) where stems repeat."""
-    stems = [r["name"] for r in rows]
-    taken: set[str] = set()
-    for row, stem in zip(rows, stems, strict=True):
-        name = stem if stems.count(stem) == 1 else f"{stem}-{row.get('sha256', '')[:8]}"
-        base, k = name, 1
-        while name in taken:
-            k += 1
-            name = f"{base}-{k}"
-        taken.add(name)
-        row["name"] = name
 
 
 def _checkpoint_json(row: dict[str, Any], outcomes: dict[str, TaskOutcome], preset: str) -> str:
@@ -232,7 +218,9 @@ def run_sweep(
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     rows = [describe(p) for p in files]
-    _unique_names(rows)
+    row_names = unique_names([r["name"] for r in rows], [r.get("sha256", "") for r in rows])
+    for row, name in zip(rows, row_names, strict=True):
+        row["name"] = name
     store = AnalysisCache(out, enabled=cache)
     outcomes: dict[tuple[str, str], TaskOutcome] = {}
     specs: dict[tuple[str, str], TaskSpec] = {}

@@ -105,3 +105,11 @@ def test_comparison_groups_seeds_by_variant_and_marks_their_mean(tmp_path):
     means = sorted(line.get_ydata()[0] for line in ax.lines if line.get_marker() == "D")
     assert means == pytest.approx([-0.5, -0.2, 0.2])  # one per variant; relu's two seeds: 0.2
     assert comparison_page(table, tmp_path).name == "comparison.html"
+
+
+def test_unique_names_of_repeated_stems_and_repeated_files():
+    from dynan.report.jobs import unique_names
+
+    stems = ["net", "other", "net", "net"]
+    shas = ["1111111199", "2", "22222222ff", "1111111199"]  # the last is the first file again
+    assert unique_names(stems, shas) == ["net-11111111", "other", "net-22222222", "net-11111111-2"]
