@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
-from scipy import stats
 
+from dynan.lyapunov._benettin import t_interval
 from dynan.report.builder import Page, Section, figure_item, table_item, text_item
 from dynan.report.style import architecture_color, get_axes, subplots
 
@@ -46,10 +46,8 @@ COMPARED = {
 
 def _interval(values: np.ndarray) -> float:
     """Half-width of the 95 % t-interval of the mean (NaN below two values)."""
-    values = values[np.isfinite(values)]
-    if values.size < 2:
-        return math.nan
-    return float(stats.t.ppf(0.975, values.size - 1) * values.std(ddof=1) / math.sqrt(values.size))
+    low, high = t_interval(values[np.isfinite(values)], confidence=0.95)  # NaN below two
+    return float(high - low) / 2
 
 
 def plot_metric(

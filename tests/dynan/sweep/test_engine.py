@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -113,3 +114,11 @@ def test_unique_names_of_repeated_stems_and_repeated_files():
     stems = ["net", "other", "net", "net"]
     shas = ["1111111199", "2", "22222222ff", "1111111199"]  # the last is the first file again
     assert unique_names(stems, shas) == ["net-11111111", "other", "net-22222222", "net-11111111-2"]
+
+
+def test_comparison_interval_is_the_published_t_interval():
+    from dynan.report.sweep_figures import _interval
+
+    # two seeds 0.1, 0.3: sd/√2 = 0.1, times t(0.975, 1 df) = 12.7062 (any t table)
+    assert _interval(np.array([0.1, 0.3, np.nan])) == pytest.approx(1.270620, abs=1e-6)
+    assert math.isnan(_interval(np.array([0.2, np.nan])))
