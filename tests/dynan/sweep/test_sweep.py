@@ -7,6 +7,7 @@ the table against the full results written beside it and the cache (a rerun comp
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 
@@ -65,7 +66,7 @@ def test_sweep_corrupt_file_is_a_row_with_its_error(swept):
     row = _row(result, "corrupt")
     assert "CheckpointError" in row["error"] and str(bad.resolve()) in row["error"]
     assert math.isnan(row["lambda1"]) and row["architecture"] == ""
-    assert row["sha256"] == __import__("hashlib").sha256(bad.read_bytes()).hexdigest()
+    assert row["sha256"] == hashlib.sha256(bad.read_bytes()).hexdigest()
     good = result.table[result.table["name"] != "corrupt"]
     assert (good["error"] == "").all(), list(good["error"])
     assert not result.ok and [f for f, _ in result.failures] == [str(bad.resolve())]
@@ -79,7 +80,7 @@ def test_sweep_meta_columns_come_from_the_headers(swept):
     gru = _row(result, "gru-flipflop3-s1")
     assert (gru["task"], gru["seed"], gru["hidden_size"]) == ("flipflop", 1, 32)
     assert pd.isna(gru["controller_size"])
-    assert gru["sha256"] == __import__("hashlib").sha256(ZOO_FILES[3].read_bytes()).hexdigest()
+    assert gru["sha256"] == hashlib.sha256(ZOO_FILES[3].read_bytes()).hexdigest()
 
 
 def test_sweep_accuracy_matches_what_training_recorded(swept):
