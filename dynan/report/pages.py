@@ -49,7 +49,7 @@ from dynan.report.jobs import (
     run_section,
 )
 from dynan.report.sections import SECTIONS
-from dynan.sweep.engine import Scheduler, TaskRun, emit, run_tasks
+from dynan.sweep.engine import Scheduler, TaskRun, default_workers, emit, run_tasks
 from dynan_models import RecurrentNetwork
 from dynan_models.training import keep_freed_memory
 
@@ -314,7 +314,7 @@ def report(
         )
         for name, net in named
     ]
-    workers = min(len(named), jobs or os.cpu_count() or 1)
+    workers = min(len(named), jobs or default_workers())  # 0: the cores this process may use
     total = len(named) * (len(keys) + len(prefetch_keys)) + len(compare_keys)
     bar = Progress(total, enabled=progress, desc="dynan report")
     hits = misses = 0
