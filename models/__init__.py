@@ -8,6 +8,7 @@ from dynan_models.checkpoint import FORMAT_VERSION, save_checkpoint
 from dynan_models.elman import ElmanRNN
 from dynan_models.gated import GRUNet, LSTMNet
 from dynan_models.registry import ARCHITECTURES, build
+from dynan_models.stacked import StackedGRU, StackedLSTM, StackedRNN
 
 __all__ = [
     "ARCHITECTURES",
@@ -18,6 +19,9 @@ __all__ = [
     "LSTMNet",
     "RNNOutput",
     "RecurrentNetwork",
+    "StackedGRU",
+    "StackedLSTM",
+    "StackedRNN",
     "__version__",
     "build",
     "gamma",

@@ -14,11 +14,36 @@ from torch import Tensor, nn
 
 from dynan_models.base import RecurrentNetwork, RNNOutput, State
 
-__all__ = ["GRUNet", "LSTMNet"]
+__all__ = ["GRUNet", "LSTMNet", "gru_update", "lstm_update"]
+
+
+def gru_update(h: Tensor, inp: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tensor:
+    """PyTorch's GRU cell on the projected input ``inp`` = W_ih x + b_ih (B, 3N):
+    r = σ(i_r + h_r), z = σ(i_z + h_z), n = tanh(i_n + r ⊙ h_n), h' = (1 − z) n + z h with
+    (h_r, h_z, h_n) = W_hh h + b_hh. O(B N²)."""
+    rec = h @ w_hh.T + b_hh
+    i_r, i_z, i_n = inp.chunk(3, dim=-1)
+    h_r, h_z, h_n = rec.chunk(3, dim=-1)
+    r = torch.sigmoid(i_r + h_r)
+    z = torch.sigmoid(i_z + h_z)
+    n = torch.tanh(i_n + r * h_n)
+    return (1 - z) * n + z * h
+
+
+def lstm_update(
+    h: Tensor, c: Tensor, inp: Tensor, w_hh: Tensor, b_hh: Tensor
+) -> tuple[Tensor, Tensor]:
+    """PyTorch's LSTM cell on ``inp`` = W_ih x + b_ih (B, 4N): (i, f, g, o) = inp + W_hh h +
+    b_hh, c' = σ(f) c + σ(i) tanh(g), h' = σ(o) tanh(c'). Returns (h', c'). O(B N²)."""
+    pre = inp + h @ w_hh.T + b_hh
+    i, f, g, o = pre.chunk(4, dim=-1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c
 
 
 class _GatedNet(RecurrentNetwork):
     gates = 0
+    candidate = 2  # the gate block a drive enters (GRU: r, z, n; LSTM: i, f, g, o)
     module_type: type[nn.RNNBase] = nn.RNNBase
 
     def __init__(
@@ -40,9 +65,8 @@ class _GatedNet(RecurrentNetwork):
         inp = x @ self.rnn.weight_ih_l0.T + self.rnn.bias_ih_l0
         if drive is None:
             return inp
-        # the candidate block is the third (GRU: r, z, n; LSTM: i, f, g, o)
         pad = [torch.zeros_like(drive)] * self.gates
-        pad[2] = drive
+        pad[self.candidate] = drive
         return inp + torch.cat(pad, dim=-1)
 
     def forward(
@@ -61,12 +85,16 @@ class _GatedNet(RecurrentNetwork):
         else:
             self.check_state(state, x.shape[0])
         hidden, final = self.rnn(x, self._to_module_state(state))
-        final = final if isinstance(final, tuple) else (final,)
-        final = tuple(t[0] for t in final)
-        logits = self.readout(hidden if self.output_mode == "all" else final[0])
+        final = self._from_module_state(final if isinstance(final, tuple) else (final,))
+        logits = self.readout(hidden if self.output_mode == "all" else self.hidden(final))
         return RNNOutput(
             logits=logits, state=final, hidden=hidden if return_trajectories else None
         )
+
+    @staticmethod
+    def _from_module_state(final: tuple[Tensor, ...]) -> State:
+        """torch's (h_n[, c_n]), each (layers, B, N), → this network's state tuple."""
+        return tuple(t[0] for t in final)
 
 
 class GRUNet(_GatedNet):
@@ -88,14 +116,7 @@ class GRUNet(_GatedNet):
         return state[0][None]
 
     def recur(self, state: State, inp: Tensor) -> State:
-        h = state[0]
-        rec = h @ self.rnn.weight_hh_l0.T + self.rnn.bias_hh_l0
-        i_r, i_z, i_n = inp.chunk(3, dim=-1)
-        h_r, h_z, h_n = rec.chunk(3, dim=-1)
-        r = torch.sigmoid(i_r + h_r)
-        z = torch.sigmoid(i_z + h_z)
-        n = torch.tanh(i_n + r * h_n)
-        return ((1 - z) * n + z * h,)
+        return (gru_update(state[0], inp, self.rnn.weight_hh_l0, self.rnn.bias_hh_l0),)
 
 
 class LSTMNet(_GatedNet):
@@ -118,8 +139,4 @@ class LSTMNet(_GatedNet):
         return state[0][None], state[1][None]
 
     def recur(self, state: State, inp: Tensor) -> State:
-        h, c = state
-        pre = inp + h @ self.rnn.weight_hh_l0.T + self.rnn.bias_hh_l0
-        i, f, g, o = pre.chunk(4, dim=-1)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        return torch.sigmoid(o) * torch.tanh(c), c
+        return lstm_update(*state, inp, self.rnn.weight_hh_l0, self.rnn.bias_hh_l0)

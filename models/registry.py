@@ -6,10 +6,13 @@ from dynan_models.arun import ARUN
 from dynan_models.base import RecurrentNetwork
 from dynan_models.elman import ElmanRNN
 from dynan_models.gated import GRUNet, LSTMNet
+from dynan_models.stacked import StackedGRU, StackedLSTM, StackedRNN
 
 __all__ = ["ARCHITECTURES", "build"]
 
-#: name → class. The four static Elman variants share a class and differ by ``variant``.
+#: name → class. The four static Elman variants share a class and differ by ``variant``; the
+#: stacked (multi-layer) PyTorch networks take ``num_layers`` (and, for "stacked-rnn",
+#: ``nonlinearity``).
 ARCHITECTURES: dict[str, type[RecurrentNetwork]] = {
     "relu": ElmanRNN,
     "softplus": ElmanRNN,
@@ -18,6 +21,9 @@ ARCHITECTURES: dict[str, type[RecurrentNetwork]] = {
     "arun": ARUN,
     "gru": GRUNet,
     "lstm": LSTMNet,
+    "stacked-rnn": StackedRNN,
+    "stacked-gru": StackedGRU,
+    "stacked-lstm": StackedLSTM,
 }
 
 
