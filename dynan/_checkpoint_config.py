@@ -6,6 +6,11 @@ built once at two probe sizes (small distinct primes for its integer arguments) 
 dimension is read as ``c · argument`` or a constant. A checkpoint's sizes are then compared with
 its header's shapes before anything the size of the network is allocated.
 
+The layer count :data:`LAYERS` (``num_layers`` of the stacked networks) repeats tensors instead
+of sizing them: the probes hold it at 2, and the tensors of layer 1 (PyTorch's names ending in
+``_l1``) stand for every layer above 0. :func:`tensor_count` says how many tensors a config
+implies without listing them, so a header's tensor count bounds the listing.
+
 Cost: the first call per architecture builds two tiny networks (milliseconds); later calls are
 O(number of tensors). Memory O(1) beyond the config.
 """
@@ -14,13 +19,22 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from pathlib import Path
 
 from dynan.errors import CheckpointError
 from dynan_models import ARCHITECTURES, build
 from dynan_models.checkpoint import FORMAT_VERSION
 
-__all__ = ["MAX_DEPTH", "MAX_SIZE", "check_config", "expected_shapes", "reference_arguments"]
+__all__ = [
+    "LAYERS",
+    "MAX_DEPTH",
+    "MAX_SIZE",
+    "check_config",
+    "expected_shapes",
+    "reference_arguments",
+    "tensor_count",
+]
 
 #: Largest size argument accepted (a tensor dimension must fit an int32 index).
 MAX_SIZE = 2**31 - 1
@@ -29,6 +43,10 @@ MAX_DEPTH = 16
 #: Arguments every architecture needs (the constructor's positional ones).
 _REQUIRED = ("input_size", "hidden_size", "output_size")
 _PROBES = ((2, 3, 5, 7, 11, 13), (17, 19, 23, 29, 31, 37))
+#: The integer argument that sets how many times a layer's tensors repeat (PyTorch's ``_l{k}``).
+LAYERS = "num_layers"
+_PROBE_LAYERS = 2
+_UPPER_LAYER = re.compile(r"^.*_l1$")
 
 
 @functools.cache
@@ -39,10 +57,14 @@ def reference_arguments(architecture: str) -> dict:
 
 @functools.cache
 def _shape_rules(architecture: str) -> dict[str, tuple[tuple[int, str | None], ...]]:
-    """Tensor name → per dimension (multiplier, size argument) or (constant, None)."""
+    """Tensor name → per dimension (multiplier, size argument) or (constant, None); with a
+    :data:`LAYERS` argument, the names of layer 1 stand for every layer above 0."""
     reference = reference_arguments(architecture)
-    sizes = sorted(k for k, v in reference.items() if type(v) is int)
+    sizes = sorted(k for k, v in reference.items() if type(v) is int and k != LAYERS)
     probes = [dict(zip(sizes, primes, strict=False)) for primes in _PROBES]
+    if LAYERS in reference:
+        for probe in probes:
+            probe[LAYERS] = _PROBE_LAYERS
     first, second = (build(architecture, **{**reference, **p}).state_dict() for p in probes)
     rules = {}
     for name, tensor in first.items():
@@ -63,20 +85,55 @@ def _shape_rules(architecture: str) -> dict[str, tuple[tuple[int, str | None], .
     return rules
 
 
+@functools.cache
+def _upper_layer_names(architecture: str) -> frozenset[str]:
+    """The rules' names of layer 1, which stand for every layer above 0 (none without LAYERS)."""
+    if LAYERS not in reference_arguments(architecture):
+        return frozenset()
+    return frozenset(name for name in _shape_rules(architecture) if _UPPER_LAYER.match(name))
+
+
+def tensor_count(architecture: str, arguments: dict) -> int:
+    """How many tensors the state dict of checked ``arguments`` holds, in O(1) after the first
+    call: those of layer 1 count once per layer above 0.
+
+    Examples
+    --------
+    >>> arguments = {"input_size": 2, "hidden_size": 5, "output_size": 3, "num_layers": 3}
+    >>> tensor_count("stacked-gru", arguments)  # 4 per layer and the read-out's 2
+    14
+    """
+    upper = len(_upper_layer_names(architecture))
+    layers = {**reference_arguments(architecture), **arguments}.get(LAYERS, 1)
+    return len(_shape_rules(architecture)) + upper * (layers - 2)
+
+
 def expected_shapes(architecture: str, arguments: dict) -> dict[str, tuple[int, ...]]:
     """The state dict's shapes for checked ``arguments``, without building the network.
+
+    Time and memory O(:func:`tensor_count`): bound that first when the layer count is untrusted.
 
     Examples
     --------
     >>> shapes = expected_shapes("gru", {"input_size": 2, "hidden_size": 5, "output_size": 3})
     >>> shapes["rnn.weight_hh_l0"]
     (15, 5)
+    >>> arguments = {"input_size": 2, "hidden_size": 5, "output_size": 3, "num_layers": 3}
+    >>> expected_shapes("stacked-lstm", arguments)["rnn.weight_ih_l2"]
+    (20, 5)
     """
     values = {**reference_arguments(architecture), **arguments}
-    return {
-        name: tuple(c * values[k] if k else c for c, k in dims)
-        for name, dims in _shape_rules(architecture).items()
-    }
+    upper = _upper_layer_names(architecture)
+    shapes = {}
+    for name, dims in _shape_rules(architecture).items():
+        shape = tuple(c * values[k] if k else c for c, k in dims)
+        if name not in upper:
+            shapes[name] = shape
+            continue
+        stem = name[: -len("1")]
+        for layer in range(1, values[LAYERS]):
+            shapes[f"{stem}{layer}"] = shape
+    return shapes
 
 
 def _depth(value) -> int:

@@ -24,13 +24,18 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors_bytes
 
-from dynan._checkpoint_config import check_config, expected_shapes
+from dynan._checkpoint_config import check_config, expected_shapes, tensor_count
 from dynan._checkpoint_header import FLOAT_DTYPES, Header, parse_header, parse_json
 from dynan.errors import CheckpointError
 from dynan_models import RecurrentNetwork, build
 from dynan_models.checkpoint import FORMAT_VERSION, METADATA_KEY
 
 __all__ = ["CheckpointInfo", "load", "read_config"]
+
+#: How many more tensors than the header holds a config may imply and still have the missing
+#: ones listed by name; beyond that (a layer count no file backs) only the counts are told, so
+#: the names listed stay O(header).
+_MAX_LISTED = 64
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,12 @@ def _parse(path: Path, blob: bytes) -> tuple[Header, dict]:
         path, parse_json(path, header.metadata[METADATA_KEY], "the dynan config is not valid JSON")
     )
     arch = config["architecture"]
+    count, held = tensor_count(arch, config["arguments"]), len(header.tensors)
+    if count > held + _MAX_LISTED:
+        raise CheckpointError(
+            f"{path}: tensors do not match {arch!r}: its arguments imply {count} tensors, the "
+            f"file holds {held}"
+        )
     expected = expected_shapes(arch, config["arguments"])
     missing = sorted(set(expected) - set(header.tensors))
     unexpected = sorted(set(header.tensors) - set(expected))

@@ -42,6 +42,8 @@ _SEEDS = (
     ("gamma-heterogeneous", {}),
     ("gru", {}),
     ("lstm", {"output_mode": "all"}),
+    ("stacked-lstm", {"num_layers": 3}),
+    ("stacked-rnn", {"nonlinearity": "relu"}),
 )
 
 #: Replacement values for JSON fields: wrong types, edge and absurd sizes, deep nesting.
