@@ -43,15 +43,16 @@ from torch import Tensor, nn
 from dynan_models.base import RecurrentNetwork, State
 from dynan_models.gated import _GatedNet, gru_update, lstm_update
 
-__all__ = ["NONLINEARITIES", "StackedGRU", "StackedLSTM", "StackedRNN"]
+__all__ = ["NONLINEARITIES", "StackedGRU", "StackedLSTM", "StackedNet", "StackedRNN"]
 
 #: The activations of ``StackedRNN`` (those of ``torch.nn.RNN``).
 NONLINEARITIES = ("tanh", "relu")
 
 
-class _StackedNet(_GatedNet):
-    """Shared by the three stacked networks; ``module_options`` are the torch module's extra
-    constructor arguments a subclass names in ``MODULE_OPTIONS`` (nn.RNN's nonlinearity)."""
+class StackedNet(_GatedNet):
+    """What the three stacked networks share (``self.rnn`` is their torch module);
+    ``module_options`` are the module's extra constructor arguments a subclass names in
+    ``MODULE_OPTIONS`` (nn.RNN's nonlinearity)."""
 
     name: ClassVar[str] = ""
     MODULE_OPTIONS: ClassVar[tuple[str, ...]] = ()
@@ -128,7 +129,7 @@ class _StackedNet(_GatedNet):
         return tuple(torch.stack([out[i] for out in new], 1) for i in range(len(state)))
 
 
-class StackedRNN(_StackedNet):
+class StackedRNN(StackedNet):
     """Stacked Elman layers of ``torch.nn.RNN``: h'_l = φ(W_ih h'_{l−1} + b_ih + W_hh h_l + b_hh).
 
     Parameters
@@ -184,7 +185,7 @@ class StackedRNN(_StackedNet):
         return (torch.tanh(a) if self.nonlinearity == "tanh" else torch.relu(a),)
 
 
-class StackedGRU(_StackedNet):
+class StackedGRU(StackedNet):
     """Stacked GRU layers of ``torch.nn.GRU``; state h (B, L, N). Arguments as
     :class:`StackedRNN` without ``nonlinearity``."""
 
@@ -196,7 +197,7 @@ class StackedGRU(_StackedNet):
         return (gru_update(state[0], inp, w_hh, b_hh),)
 
 
-class StackedLSTM(_StackedNet):
+class StackedLSTM(StackedNet):
     """Stacked LSTM layers of ``torch.nn.LSTM``; state (h, c), each (B, L, N). Arguments as
     :class:`StackedRNN` without ``nonlinearity``."""
 

@@ -3,8 +3,9 @@ Jacobians.
 
 joint
     The whole state of the network: h, then for ARUN every neuron's controller state g
-    (N·G, neuron-major), for an LSTM the cell c. Input u_t = (x_t, d_t), d_t the additive drive
-    on the pre-activations (zeros when unused).
+    (N·G, neuron-major), for an LSTM the cell c; for a stacked network every layer's h (then c),
+    layer 0 first. Input u_t = (x_t, d_t), d_t the additive drive on the pre-activations (of
+    layer 0 in a stacked network; zeros when unused).
 frozen
     The paper's analysis (Geadah et al. 2024): h only, h' = γ(U x + W h + b + d; n_t, s_t) with
     the shape parameters n_t, s_t given as inputs, u_t = (x_t, d_t, n_t, s_t). Only for
@@ -24,17 +25,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from dynan.adapters.kernels import (
-    Recurrence,
-    _elman_map,
-    _gated_recurrence,
-    _left_matmul,
-    check_dtype,
-)
+from dynan.adapters.kernels import _elman_map, check_dtype
+from dynan.adapters.network_maps import joint_recurrence
 from dynan.adapters.torch_rnn import RecurrentSystem
 from dynan.errors import SystemError_
-from dynan_models import ARUN, ElmanRNN, GRUNet, LSTMNet, RecurrentNetwork
-from dynan_models.activation import gamma, gamma_dn, gamma_ds, gamma_dx
+from dynan_models import ARUN, ElmanRNN, RecurrentNetwork
+from dynan_models.activation import gamma, gamma_dx
 from dynan_models.elman import N_MIN
 
 __all__ = ["MODES", "NetworkSystem", "frozen_inputs", "has_shape_parameters", "network_system"]
@@ -114,7 +110,7 @@ def network_system(
     n: Tensor | float | None = None,
     s: Tensor | float | None = None,
 ) -> NetworkSystem:
-    """Turn a ``dynan_models`` network (Elman variants, ARUN, GRUNet, LSTMNet) into a system.
+    """Turn a ``dynan_models`` network (Elman variants, ARUN, GRU, LSTM, stacked) into a system.
 
     Parameters
     ----------
@@ -122,7 +118,8 @@ def network_system(
         The network; a deep copy cast to ``dtype`` is stepped, ``net`` itself is untouched.
     mode : {"joint", "frozen"}, default "joint"
         joint: state = every state tensor of the network, flattened and concatenated (h; ARUN:
-        then g, N·G; LSTM: then c); input u = (x, d), dim D + N. frozen: state h (N), input
+        then g, N·G; LSTM: then c; stacked: h (L, N), then c (L, N)); input u = (x, d),
+        dim D + N. frozen: state h (N), input
         u = (x, d, n, s), dim D + 3N (γ networks only).
     dtype : torch.dtype, default float64
     n, s : float or Tensor (N,), optional (frozen mode only)
@@ -155,6 +152,8 @@ def network_system(
       O(B k (N² + N G²)) time (two batched matmuls) and O(B k N G) memory.
     - frozen: J = diag(γ_x(a; n_t, s_t)) W.
     - GRU/LSTM: PyTorch's gate equations, shared with :mod:`dynan.adapters.torch_rnn`.
+    - stacked RNN/GRU/LSTM: block lower-triangular J, the map of ``dynan.as_system`` for the
+      torch module itself (:func:`dynan.adapters.stacked.stacked_recurrence`).
 
     References
     ----------
@@ -200,14 +199,7 @@ def network_system(
     def project(u: Tensor) -> Tensor:
         return net.input_projection(u[:, None, :d], u[:, None, d:])[:, 0]
 
-    if isinstance(net, ARUN):
-        recurrence = _arun_recurrence(net)
-    elif isinstance(net, GRUNet | LSTMNet):
-        recurrence = _gated_recurrence(net.architecture, net.rnn.weight_hh_l0, net.rnn.bias_hh_l0)
-    elif isinstance(net, ElmanRNN):
-        recurrence = _static_recurrence(net)
-    else:
-        raise SystemError_(f"no adapter for network type {kind}")
+    recurrence = joint_recurrence(net)
     shapes = net.state_shapes()
     blocks = {k: tuple(v) for k, v in zip(_block_names(net), shapes, strict=True)}
     return NetworkSystem(
@@ -328,75 +320,15 @@ def _broadcast_shape_parameter(name: str, value, shape: tuple[int, ...], dtype) 
 
 
 def _block_names(net: RecurrentNetwork) -> tuple[str, ...]:
-    if isinstance(net, ARUN):
-        return ("h", "g")
-    if isinstance(net, LSTMNet):
-        return ("h", "c")
-    return ("h",)
+    """h, then ARUN's g or an LSTM's c (stacked ones too)."""
+    return ("h", "g") if isinstance(net, ARUN) else ("h", "c")[: len(net.state_shapes())]
 
 
 def _sizes(net: RecurrentNetwork) -> str:
     text = f"N={net.hidden_size}"
+    layers = getattr(net, "num_layers", 1)
+    text += f", {layers} layers" if layers > 1 else ""
     return text + (f", G={net.controller_size}" if isinstance(net, ARUN) else "")
-
-
-def _static_recurrence(net: ElmanRNN) -> Recurrence:
-    weight = net.recurrent_weight
-
-    def dphi(a: Tensor, out: Tensor) -> Tensor:
-        return net.activation_derivative(a)
-
-    def recurrence(h: Tensor, inp: Tensor, tangents: Tensor | None):
-        return _elman_map(h, inp, weight, net.activation, dphi, tangents)
-
-    return recurrence
-
-
-def _arun_recurrence(net: ARUN) -> Recurrence:
-    """ARUN joint map on x = (h, g flattened) — see the Notes of :func:`network_system`.
-
-    Tangents are processed one example at a time, all neurons and columns at once, writing
-    straight into the output: W_g δg is one batched product of the shared W_g with each
-    neuron's (G, k) block (no copy of the tangents), and the two elementwise passes and the
-    read-out product run on that block while it is still in cache.
-    """
-    size, csize = net.hidden_size, net.controller_size
-    weight, ctrl = net.recurrent_weight, net.controller
-    u_g, w_g, b_g = ctrl.input_weight, ctrl.recurrent_weight, ctrl.bias
-    u_col = u_g[:, None]
-    w_g_each = w_g.expand(size, csize, csize)  # shared by every neuron, no copy
-    readout_each = torch.stack([ctrl.n_weight, ctrl.s_weight]).expand(size, 2, csize)
-
-    def recurrence(x: Tensor, inp: Tensor, tangents: Tensor | None):
-        batch = x.shape[0]
-        h, g = x[:, :size], x[:, size:].reshape(batch, size, csize)
-        a = inp + h @ weight.T
-        g1 = torch.tanh(a[..., None] * u_g + g @ w_g.T + b_g)
-        n_raw = g1 @ ctrl.n_weight + ctrl.n_bias
-        n = n_raw.clamp_min(N_MIN)
-        s = g1 @ ctrl.s_weight + ctrl.s_bias
-        out = torch.cat([gamma(a, n, s), g1.reshape(batch, -1)], 1)
-        if tangents is None:
-            return out, None
-        k = tangents.shape[-1]
-        jv = tangents.new_empty(batch, size * (1 + csize), k)
-        da = _left_matmul(weight, tangents[:, :size])  # (B, N, k) = W δh
-        dns = tangents.new_empty(batch, size, 2, k)  # (w_n·δg', w_s·δg')
-        slope = (1 - g1 * g1)[..., None]  # (B, N, G, 1)
-        dg_all = jv[:, size:].view(batch, size, csize, k)
-        dg_in = tangents[:, size:].view(batch, size, csize, k)
-        for b in range(batch):  # per example: the (N, G, k) block stays in cache
-            dg = torch.bmm(w_g_each, dg_in[b], out=dg_all[b])  # W_g δg
-            dg.addcmul_(u_col, da[b, :, None])  # + u_g δa
-            dg.mul_(slope[b])  # δg' = (1 − g'²) ⊙ δz
-            torch.bmm(readout_each, dg, out=dns[b])
-        gain_n = gamma_dn(a, n, s) * (n_raw >= N_MIN)  # zero where n is clamped
-        dh = torch.mul(da, gamma_dx(a, n, s)[..., None], out=jv[:, :size])
-        dh.addcmul_(dns[:, :, 0], gain_n[..., None])
-        dh.addcmul_(dns[:, :, 1], gamma_ds(a, n, s)[..., None])
-        return out, jv
-
-    return recurrence
 
 
 def _frozen_system(

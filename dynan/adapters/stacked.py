@@ -24,15 +24,16 @@ layer l ≥ 1 is the hidden state of layer l − 1 at the same step).
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
 
-from dynan.adapters.kernels import _left_matmul, check_dtype, rnn_layer
+from dynan.adapters.kernels import Recurrence, _left_matmul, check_dtype, rnn_layer
 from dynan.adapters.torch_rnn import TorchRNNSystem
 from dynan.errors import SystemError_
 
-__all__ = ["check_unidirectional", "stacked_rnn_system"]
+__all__ = ["check_unidirectional", "stacked_recurrence", "stacked_rnn_system"]
 
 
 def check_unidirectional(module: nn.Module) -> None:
@@ -105,6 +106,45 @@ def stacked_rnn_system(
     kind = type(module).__name__.lower()
     size, depth = module.hidden_size, module.num_layers
     nonlinearity = getattr(module, "nonlinearity", "tanh")
+    project, recurrence = stacked_recurrence(module)
+    blocks = {"h": (depth, size), "c": (depth, size)} if kind == "lstm" else {"h": (depth, size)}
+    w_hh = module.weight_hh_l0
+    detail = f", {nonlinearity}" if kind == "rnn" else ""
+    return TorchRNNSystem(
+        module,
+        blocks=blocks,
+        input_dim=module.input_size,
+        project=project,
+        recurrence=recurrence,
+        default_input=w_hh.new_zeros(module.input_size),
+        rest=w_hh.new_zeros(len(blocks) * depth * size),
+        name=f"torch {type(module).__name__} ({depth} layers, N={size}{detail})",
+    )
+
+
+def stacked_recurrence(
+    module: nn.RNN | nn.GRU | nn.LSTM,
+) -> tuple[Callable[[Tensor], Tensor], Recurrence]:
+    """Layer 0's input projection and the recurrence on the flat stacked state of ``module``
+    (unidirectional, any ``num_layers``; used as it is, not copied).
+
+    The flat state is (h_0 … h_{L−1}[, c_0 … c_{L−1}]), layer 0 first; ``recurrence(x, inp, V)``
+    takes layer 0's projected input ``inp`` (W_ih^(0) u + b_ih^(0), plus any drive) and returns
+    the next state and J V (see the module docstring for the block lower-triangular J).
+    Shared by :func:`stacked_rnn_system` and the stacked ``dynan_models`` networks
+    (:mod:`dynan.adapters.network_maps`).
+
+    Examples
+    --------
+    >>> import torch
+    >>> project, recurrence = stacked_recurrence(torch.nn.GRU(1, 3, num_layers=2))
+    >>> x1, jv = recurrence(torch.zeros(1, 6), project(torch.ones(1, 1)), torch.eye(6)[None])
+    >>> x1.shape, jv.shape
+    (torch.Size([1, 6]), torch.Size([1, 6, 6]))
+    """
+    kind = type(module).__name__.lower()
+    size, depth = module.hidden_size, module.num_layers
+    nonlinearity = getattr(module, "nonlinearity", "tanh")
     layers, in_weights = [], []
     for index in range(depth):
         w_ih = getattr(module, f"weight_ih_l{index}")
@@ -141,19 +181,7 @@ def stacked_rnn_system(
         new = _restack(outs, size, lstm)
         return new, (None if tangents is None else _restack(jvps, size, lstm))
 
-    blocks = {"h": (depth, size), "c": (depth, size)} if lstm else {"h": (depth, size)}
-    w_hh = module.weight_hh_l0
-    detail = f", {nonlinearity}" if kind == "rnn" else ""
-    return TorchRNNSystem(
-        module,
-        blocks=blocks,
-        input_dim=module.input_size,
-        project=layers[0][0],
-        recurrence=recurrence,
-        default_input=w_hh.new_zeros(module.input_size),
-        rest=w_hh.new_zeros(len(blocks) * depth * size),
-        name=f"torch {type(module).__name__} ({depth} layers, N={size}{detail})",
-    )
+    return layers[0][0], recurrence
 
 
 def _restack(per_layer: list[Tensor], size: int, lstm: bool) -> Tensor:
