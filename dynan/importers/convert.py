@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -184,6 +185,13 @@ def _notes(found: Layout, net, wrapper, unused, task, steps) -> list[str]:
         )
     if found.kind == "anru":
         notes.append("ARUN clamps n_t at 0.01 (γ divides by n); the paper's code does not")
+    if found.layers > 1:
+        notes.append(
+            f"{found.layers} layers: the analyses' state is every layer's h"
+            + (" and c" if found.cell == "lstm" else "")
+            + " (layer 0 first), CKA and the read-out use the top layer's h, a drive enters "
+            "layer 0's pre-activation"
+        )
     if task is None:
         notes.append(
             "no --task: analyses run on zero input (Lyapunov, fixed points) or on N(0, 1) "
@@ -211,9 +219,16 @@ def _check_against_torch(
     cls = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[found.cell]
     kwargs = {"nonlinearity": activation} if found.cell == "rnn" else {}
     bias = any(key.startswith(f"{found.prefix}bias_") for key in found.keys)
-    module = cls(found.input_size, found.hidden_size, bias=bias, batch_first=True, **kwargs)
-    tensors = {
-        key[len(found.prefix) :] + ("" if key.endswith("_l0") else "_l0"): state[key]
+    module = cls(
+        found.input_size,
+        found.hidden_size,
+        num_layers=found.layers,
+        bias=bias,
+        batch_first=True,
+        **kwargs,
+    )
+    tensors = {  # a cell's names get the one layer's suffix
+        key[len(found.prefix) :] + ("" if re.search(r"_l\d+$", key) else "_l0"): state[key]
         for key in found.keys
     }
     module.load_state_dict(tensors)

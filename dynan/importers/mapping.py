@@ -1,6 +1,9 @@
 """Mapping a found layout onto a ``dynan_models`` network whose outputs equal the original's.
 
 - ``nn.GRU``/``nn.LSTM`` (one layer) and their cells → ``GRUNet``/``LSTMNet``: the same weights.
+- ``nn.RNN``/``GRU``/``LSTM`` with ``num_layers`` > 1 → the stacked network of the same kind
+  (``dynan_models.stacked``: "stacked-rnn" with the given tanh or ReLU, "stacked-gru",
+  "stacked-lstm"): every layer's ``*_l{k}`` tensors as they are, a missing bias as zeros.
 - ``nn.RNN`` (one layer) and ``nn.RNNCell`` with ReLU → ``ElmanRNN("relu")``: b = b_ih + b_hh.
 - with tanh, which the zoo's Elman variants lack → an exact conjugate in ``ElmanRNN
   ("gamma-heterogeneous")`` with N + 1 units (:func:`tanh_as_sigmoid`).
@@ -11,7 +14,7 @@
   of one per neuron → "gamma-heterogeneous"; a fixed activation named by the user → "relu",
   "softplus", "gamma-homogeneous" (sigmoid: n = 1, s = 1; or given n, s) or the tanh conjugate.
 
-Multi-layer, bidirectional and projected modules are refused (see :func:`build_network`).
+Bidirectional and projected modules are refused (see :func:`build_network`).
 
 References
 ----------
@@ -28,6 +31,9 @@ from dynan.importers.layouts import Layout, Readout
 from dynan_models import RecurrentNetwork, build
 
 __all__ = ["ACTIVATIONS", "CLOCK_BIAS", "build_network", "tanh_as_sigmoid"]
+
+#: Gate blocks per cell (rows of ``weight_ih`` per hidden unit).
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 
 #: Fixed activations a state dict cannot record (``--activation``).
 ACTIVATIONS = ("tanh", "relu", "softplus", "sigmoid")
@@ -154,33 +160,23 @@ def _torch(state, layout: Layout, readout, activation, output_mode) -> Recurrent
         )
     if layout.projected:
         raise CheckpointError(f"{what} has proj_size > 0, which dynan's LSTM does not have")
-    if layout.layers > 1:
-        cls = f"torch.nn.{layout.cell.upper()}"
+    if layout.cell == "rnn" and activation not in ("tanh", "relu"):
         raise CheckpointError(
-            f"{what}: a multi-layer module cannot become a dynan checkpoint (the zoo's networks "
-            f"have one layer); analyse it from Python instead: m = {cls}({layout.input_size}, "
-            f"{layout.hidden_size}, num_layers={layout.layers}); m.load_state_dict(...); "
-            "dynan.as_system(m)"
+            f"{what}: a state dict does not record an nn.RNN's nonlinearity: pass "
+            "--activation tanh (torch's default) or --activation relu"
         )
+    if layout.cell != "rnn" and activation is not None:
+        raise CheckpointError(f"--activation applies to nn.RNN and the γ-RNN, not to {what}")
+    if layout.layers > 1:
+        return _stacked(state, layout, readout, activation, output_mode)
     size, d, p = layout.hidden_size, layout.input_size, layout.prefix
-    gates = {"rnn": 1, "gru": 3, "lstm": 4}[layout.cell]
     suffix = "_l0" if f"{p}weight_ih_l0" in state else ""
-    w_ih = _get(state, f"{p}weight_ih{suffix}", (gates * size, d))
-    w_hh = _get(state, f"{p}weight_hh{suffix}", (gates * size, size))
-    b_ih = _get(state, f"{p}bias_ih{suffix}", (gates * size,), optional=True)
-    b_hh = _get(state, f"{p}bias_hh{suffix}", (gates * size,), optional=True)
+    w_ih, w_hh, b_ih, b_hh = _layer(state, layout, suffix, d)
     v, c = _readout(state, readout, size)
     if layout.cell == "rnn":
-        if activation not in ("tanh", "relu"):
-            raise CheckpointError(
-                f"{what}: a state dict does not record an nn.RNN's nonlinearity: pass "
-                "--activation tanh (torch's default) or --activation relu"
-            )
         if activation == "relu":
             return _elman("relu", w_ih, w_hh, b_ih + b_hh, (v, c), output_mode)
         return tanh_as_sigmoid(w_ih, w_hh, b_ih + b_hh, (v, c), output_mode)
-    if activation is not None:
-        raise CheckpointError(f"--activation applies to nn.RNN and the γ-RNN, not to {what}")
     net = build(
         layout.cell,
         input_size=d,
@@ -196,6 +192,40 @@ def _torch(state, layout: Layout, readout, activation, output_mode) -> Recurrent
         "readout.weight": v,
         "readout.bias": c,
     }
+    return _assign(net, values)
+
+
+def _layer(state, layout: Layout, suffix: str, width: int) -> tuple[Tensor, ...]:
+    """(W_ih, W_hh, b_ih, b_hh) of one layer (``suffix`` "_l{k}", or "" for a cell), checked
+    against its shapes; ``width`` the layer's input size. Missing biases are zeros."""
+    p, rows, size = layout.prefix, GATES[layout.cell] * layout.hidden_size, layout.hidden_size
+    return (
+        _get(state, f"{p}weight_ih{suffix}", (rows, width)),
+        _get(state, f"{p}weight_hh{suffix}", (rows, size)),
+        _get(state, f"{p}bias_ih{suffix}", (rows,), optional=True),
+        _get(state, f"{p}bias_hh{suffix}", (rows,), optional=True),
+    )
+
+
+def _stacked(state, layout: Layout, readout, activation, output_mode) -> RecurrentNetwork:
+    """A multi-layer ``nn.RNN``/``GRU``/``LSTM`` → "stacked-{cell}" with the same tensors."""
+    size = layout.hidden_size
+    values = {}
+    for k in range(layout.layers):
+        weights = _layer(state, layout, f"_l{k}", layout.input_size if k == 0 else size)
+        names = (f"rnn.{name}_l{k}" for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+        values.update(zip(names, weights, strict=True))
+    v, c = _readout(state, readout, size)
+    values.update({"readout.weight": v, "readout.bias": c})
+    net = build(
+        f"stacked-{layout.cell}",
+        input_size=layout.input_size,
+        hidden_size=size,
+        output_size=v.shape[0],
+        num_layers=layout.layers,
+        output_mode=output_mode,
+        **({"nonlinearity": activation} if layout.cell == "rnn" else {}),
+    )
     return _assign(net, values)
 
 
@@ -304,7 +334,7 @@ def build_network(
     Raises
     ------
     CheckpointError
-        For a multi-layer, bidirectional or projected module, a missing ``activation``,
+        For a bidirectional or projected module, a missing ``activation``,
         mis-shaped or non-finite tensors, each naming the option or tensor concerned.
 
     Notes
