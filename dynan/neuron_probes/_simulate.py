@@ -6,6 +6,10 @@ recurrence is kept whole ("intact"), reduced to each neuron's self-connection ("
 removed ("feedforward"). Works for any ``dynan_models.RecurrentNetwork`` through its own
 ``input_projection`` and ``recur``: the projection is affine in the input and the drive, so
 its per-row input weight, bias and drive gain are read off by evaluating it at 0 and 1.
+
+In a stacked network (``dynan_models.stacked``) the probed neurons are layer 0's: they alone get
+the private stimulus and the drive, the mask edits their recurrence, and the layers above never
+feed back into them, so their responses are recorded (not the top layer's, which mix them).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from tqdm.auto import tqdm
 
 from dynan.errors import DynanError
 from dynan_models import RecurrentNetwork
+from dynan_models.stacked import StackedNet
 
 __all__ = ["CONNECTIVITY", "ProbeError", "Trajectories", "check_network", "simulate_probe"]
 
@@ -129,7 +134,7 @@ def simulate_probe(
             range(steps), desc=f"probe ({connectivity})", disable=not progress, leave=False
         ):
             state = net.recur(state, inp[:, t])
-            h = net.hidden(state)
+            h = state[0][:, 0] if isinstance(net, StackedNet) else net.hidden(state)
             hidden.append(h)
             shape = net.shape_parameters(state)
             if shape is not None:

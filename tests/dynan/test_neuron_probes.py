@@ -117,7 +117,7 @@ def test_probe_runs_on_every_architecture(architecture, connectivity):
         np.isfinite(probe.neurons.alpha[valid]).all()
         and np.isnan(probe.neurons.alpha[~valid]).all()
     )
-    has_shape = architecture not in ("relu", "gru", "lstm")
+    has_shape = architecture in ("softplus", "gamma-homogeneous", "gamma-heterogeneous", "arun")
     assert np.isfinite(probe.n_mean).all() == has_shape
     for k, v in net.state_dict().items():  # the probe works on a copy
         assert torch.equal(v, before[k])
@@ -330,3 +330,26 @@ def test_compare_alpha_pads_and_rejects_incomparable_analyses(tmp_path):
         compare_alpha([small], ["a", "b"])
     with pytest.raises(ValueError, match="at least one"):
         compare_alpha([])
+
+
+@pytest.mark.parametrize("connectivity", ["isolated", "intact", "feedforward"])
+@pytest.mark.parametrize("kind", ["gru", "lstm"])
+def test_probe_of_a_stack_is_its_layer_zero(kind, connectivity):
+    # layer 0 alone gets the private stimuli and drives and never hears the layers above: the
+    # probe of a stack is the probe of the one-layer network holding layer 0's weights
+    from dynan.neuron_probes._simulate import simulate_probe
+
+    torch.manual_seed(4)
+    stacked = dynan_models.build(
+        f"stacked-{kind}", input_size=1, hidden_size=5, output_size=2, num_layers=3
+    )
+    single = dynan_models.build(kind, input_size=1, hidden_size=5, output_size=2)
+    single.rnn.load_state_dict(
+        {k: v for k, v in stacked.rnn.state_dict().items() if k.endswith("_l0")}
+    )
+    gen = np.random.default_rng(0)
+    x, drive = gen.normal(size=(2, 30, 5)), gen.normal(size=(2, 30, 5))
+    got = simulate_probe(stacked, x, drive, connectivity=connectivity).hidden
+    expected = simulate_probe(single, x, drive, connectivity=connectivity).hidden
+    assert np.abs(expected).max() > 0.05
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-14)
