@@ -21,7 +21,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "model_state_dict / model) or safetensors state dict; read with weights_only=True",
     )
     parser.add_argument("--out", required=True, metavar="DST", help="checkpoint (.safetensors)")
-    parser.add_argument("--prefix", help="key prefix of the recurrent module (e.g. 'encoder.rnn')")
+    parser.add_argument(
+        "--prefix",
+        help="key prefix of the recurrent module (e.g. 'encoder.rnn'); nn.RNN/GRU/LSTM with any "
+        "number of layers (several: a stacked network)",
+    )
     parser.add_argument(
         "--readout", help="key prefix of the read-out Linear(N → C), or 'none' (logits = h)"
     )
