@@ -41,12 +41,16 @@ Werbos (1990). Backpropagation through time: what it does and how to do it. Proc
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
 from dynan_models.activation import _linear_threshold
+from dynan_models.arun_native import native_backward, native_forward, unblocked
+from dynan_models.native import ArunKernel, arun_kernel
 
 __all__ = ["arun_sequence", "elman_sequence"]
 
@@ -151,6 +155,13 @@ def elman_sequence(
 
 
 # -- ARUN --------------------------------------------------------------------------------------
+def _kernel_for(like: Tensor, controller: int, *others: Tensor) -> ArunKernel | None:
+    """The compiled step (dynan_models.native) when every tensor is on the CPU in one dtype."""
+    if any(t.dtype != like.dtype or t.device != like.device for t in others):
+        return None
+    return arun_kernel(like, controller)
+
+
 def _arun_forward(inp, h0, g0, weight, u, w_g, b_g, w_ns, b_ns, n_min, keep: bool):
     """Run the recursion. Returns H (B, T, N) and q_T (G, B·N); with ``keep`` also, for the
     backward and the trajectories: A (T, B, N); the state blocks (T + 1, G + 2, B·N), slot t
@@ -172,6 +183,13 @@ def _arun_forward(inp, h0, g0, weight, u, w_g, b_g, w_ns, b_ns, n_min, keep: boo
     w_q, b_q = 2 * w_cat, b_cat - w_cat.sum(1, keepdim=True)  # the same map on q = (g + 1)/2
     g = g0.reshape(rows, controller).T
     threshold = _linear_threshold(inp.dtype)
+    kernel = _kernel_for(inp, controller, h0, g0, weight, w_q)
+    if kernel is not None:
+        q0 = torch.add(g, 1).mul_(0.5)
+        hs, q, saved = native_forward(
+            kernel, inp, h0, q0, weight, w_q, b_q, u2, n_min, threshold, keep
+        )
+        return hs.transpose(0, 1), q, saved
     sig = sp = None
     if keep:
         # slot t: [q_{t−1}; 1; a_t] — the backward's one product per step with this block
@@ -205,6 +223,54 @@ def _arun_forward(inp, h0, g0, weight, u, w_g, b_g, w_ns, b_ns, n_min, keep: boo
     return hs, q, (pre_all, qs, raw_all, sig, sp)
 
 
+def _states(qs: Tensor, controller: int, rows: int) -> Tensor:
+    """q_1 … q_T (T, G, B·N) from the saved states of either loop (PyTorch's blocks
+    (T + 1, G + 2, B·N), or the compiled step's blocked layout (T + 1, ⌈B·N/lanes⌉, G, lanes))."""
+    return unblocked(qs[1:], rows) if qs.dim() == 4 else qs[1:, :controller]
+
+
+def _arun_backward_loop(grad_h, grad_gs, grad_raw, saved, n_min):
+    """BPTT in PyTorch operations: (∂L/∂A (T, B, N), ∂L/∂h_0, ∂L/∂p_0 (G, B·N), acc), where
+    acc = Σ_t [q_t; 1; a_{t+1}] [∂L/∂p_{t+1}; ∂L/∂(n, s)_t]ᵀ (see ``native_backward``)."""
+    h0, weight, u, w_g, w_ns, pre, qs, raw, sig, sp = saved
+    steps, batch, size = pre.shape
+    controller, rows = qs.shape[1] - 2, qs.shape[2]
+    # what the recursion does not need, for all T steps at once
+    n_raw = raw[:, 0].view(steps, batch, size)
+    n = n_raw.clamp_min(n_min)
+    s = raw[:, 1].view(steps, batch, size)
+    d_a, d_n, d_s = _gamma_grads(pre, n, s, sig, sp)
+    d_n = d_n * (n_raw >= n_min)  # clamp_min passes the gradient where n ≥ N_MIN
+    d_ns = torch.stack([d_n, d_s], 1).view(steps, 2, rows)
+    if grad_h is None:
+        grad_h = pre.new_zeros(batch, steps, size)
+    # x = [∂L/∂p_{t+1} ; ∂L/∂(n, s)_t] (p the controller's pre-tanh), (G + 2, B·N): one
+    # product with [W_gᵀ | w_n | w_s] carries both back to g_t; tanh'(p) = 1 − g²
+    # = 4 q (1 − q), the factor 4 folded into that product. The parameter gradients are
+    # accumulated in the loop while their operands are in cache: Σ_t [q_t; 1] xᵀ and
+    # Σ_t ∂L/∂p_t [a_t, 1].
+    x = qs.new_zeros(controller + 2, rows)
+    w_back = 4 * torch.cat([w_g, w_ns.T]).T  # (G, G + 2)
+    acc = qs.new_zeros(controller + 2, controller + 2)  # Σ_t [q_t; 1; a_{t+1}] xᵀ
+    grad_a = torch.empty_like(pre)
+    carry_h = torch.zeros_like(h0)
+    for t in range(steps - 1, -1, -1):
+        total = grad_h[:, t] + carry_h  # ∂L/∂h_t
+        g_ns = torch.mul(total.reshape(1, -1), d_ns[t], out=x[controller:])
+        if grad_raw is not None:
+            g_ns += grad_raw[t]
+        acc.addmm_(qs[t + 1], x.T)
+        if grad_gs is None:
+            g_g4 = w_back @ x  # 4 ∂L/∂g_t, (G, B·N)
+        else:
+            g_g4 = torch.addmm(grad_gs[t], w_back, x, beta=4)
+        q_t = qs[t + 1, :controller]
+        g_pre = torch.mul(g_g4, torch.addcmul(q_t, q_t, q_t, value=-1), out=x[:controller])
+        g_a = torch.addmv((total * d_a[t]).view(-1), g_pre.T, u, out=grad_a[t].view(-1))
+        carry_h = g_a.view(batch, size) @ weight
+    return grad_a, carry_h, x[:controller], acc
+
+
 class _ARUNSequence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, inp, h0, g0, weight, u, w_g, b_g, w_ns, b_ns, n_min, keep):
@@ -218,53 +284,23 @@ class _ARUNSequence(torch.autograd.Function):
         g_last = q.mul(2).sub_(1)
         if not keep:
             return hs, g_last
-        return hs, g_last, qs[1:, :controller].mul(2).sub_(1), raw
+        return hs, g_last, _states(qs, controller, inp.shape[0] * inp.shape[2]).mul(2).sub_(1), raw
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_h, grad_last, grad_gs=None, grad_raw=None):
         h0, g0, weight, u, w_g, w_ns, hs, pre, qs, raw, sig, sp = ctx.saved_tensors
         steps, batch, size = pre.shape
-        controller, rows = qs.shape[1] - 2, qs.shape[2]
-        # what the recursion does not need, for all T steps at once
-        n_raw = raw[:, 0].view(steps, batch, size)
-        n = n_raw.clamp_min(ctx.n_min)
-        s = raw[:, 1].view(steps, batch, size)
-        d_a, d_n, d_s = _gamma_grads(pre, n, s, sig, sp)
-        d_n = d_n * (n_raw >= ctx.n_min)  # clamp_min passes the gradient where n ≥ N_MIN
-        d_ns = torch.stack([d_n, d_s], 1).view(steps, 2, rows)
-        if grad_h is None:
-            grad_h = torch.zeros_like(hs)
+        controller, rows = g0.shape[-1], batch * size
         if grad_last is not None:
             shape = (steps, controller, rows)
             grad_gs = grad_gs.clone() if grad_gs is not None else qs.new_zeros(shape)
             grad_gs[-1] += grad_last
-        # x = [∂L/∂p_{t+1} ; ∂L/∂(n, s)_t] (p the controller's pre-tanh), (G + 2, B·N): one
-        # product with [W_gᵀ | w_n | w_s] carries both back to g_t; tanh'(p) = 1 − g²
-        # = 4 q (1 − q), the factor 4 folded into that product. The parameter gradients are
-        # accumulated in the loop while their operands are in cache: Σ_t [q_t; 1] xᵀ and
-        # Σ_t ∂L/∂p_t [a_t, 1].
-        x = qs.new_zeros(controller + 2, rows)
-        w_back = 4 * torch.cat([w_g, w_ns.T]).T  # (G, G + 2)
-        acc = qs.new_zeros(controller + 2, controller + 2)  # Σ_t [q_t; 1; a_{t+1}] xᵀ
-        grad_a = torch.empty_like(pre)
-        carry_h = torch.zeros_like(h0)
-        for t in range(steps - 1, -1, -1):
-            total = grad_h[:, t] + carry_h  # ∂L/∂h_t
-            g_ns = torch.mul(total.reshape(1, -1), d_ns[t], out=x[controller:])
-            if grad_raw is not None:
-                g_ns += grad_raw[t]
-            acc.addmm_(qs[t + 1], x.T)
-            if grad_gs is None:
-                g_g4 = w_back @ x  # 4 ∂L/∂g_t, (G, B·N)
-            else:
-                g_g4 = torch.addmm(grad_gs[t], w_back, x, beta=4)
-            q_t = qs[t + 1, :controller]
-            g_pre = torch.mul(g_g4, torch.addcmul(q_t, q_t, q_t, value=-1), out=x[:controller])
-            g_a = torch.addmv((total * d_a[t]).view(-1), g_pre.T, u, out=grad_a[t].view(-1))
-            carry_h = g_a.view(batch, size) @ weight
-        first = x[:controller]  # ∂L/∂p_0, multiplies g_0 and a_0
-        # Σ_t g_t xᵀ with g = 2q − 1: 2 Σ q xᵀ − 1 (Σ x)ᵀ
+        saved = (h0, weight, u, w_g, w_ns, pre, qs, raw, sig, sp)
+        kernel = _kernel_for(pre, controller, h0, g0, weight, w_g, w_ns)
+        loop = _arun_backward_loop if kernel is None else partial(native_backward, kernel)
+        grad_a, carry_h, first, acc = loop(grad_h, grad_gs, grad_raw, saved, ctx.n_min)
+        # first = ∂L/∂p_0 multiplies g_0 and a_0; Σ_t g_t xᵀ with g = 2q − 1: 2 Σ q xᵀ − 1 (Σ x)ᵀ
         both = 2 * acc[:controller] - acc[controller]
         h_prev = torch.cat([h0[None], hs.transpose(0, 1)[:-1]]).reshape(-1, size)
         return (
@@ -323,7 +359,7 @@ def arun_sequence(
             hs, q, saved = _arun_forward(*params, n_min, keep=keep)
         g_last = q.mul(2).sub_(1)
         if keep:
-            gs, raw = saved[1][1:, :-2].mul(2).sub_(1), saved[2]
+            gs, raw = _states(saved[1], g0.shape[-1], batch * size).mul(2).sub_(1), saved[2]
     final = g_last.T.reshape(batch, size, -1)
     if not keep:
         return hs, final, None, None

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from dynan_models import ARCHITECTURES, build
+from dynan_models import ARCHITECTURES, build, native, sequence
 from dynan_models.elman import N_MIN
 
 F64 = torch.float64
@@ -15,10 +15,10 @@ B, D, N, G = 3, 2, 5, 4
 FAST = ("relu", "softplus", "gamma-homogeneous", "gamma-heterogeneous", "arun")
 
 
-def _net(arch: str, seed: int = 0):
+def _net(arch: str, seed: int = 0, size: int = N, controller: int = G):
     torch.manual_seed(seed)
-    extra = {"controller_size": G} if arch == "arun" else {}
-    net = build(arch, input_size=D, hidden_size=N, output_size=3, **extra).to(F64)
+    extra = {"controller_size": controller} if arch == "arun" else {}
+    net = build(arch, input_size=D, hidden_size=size, output_size=3, **extra).to(F64)
     gen = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
         if arch.startswith("gamma"):  # shapes far from the initial (n ≈ 6, s = 0)
@@ -73,6 +73,65 @@ def test_fast_sequence_equals_straightforward_loop_values_and_gradients(arch):
     if arch == "arun":  # the clamp of n was active somewhere, and inactive elsewhere
         raw_n = net.controller.readout(ref["controller"])[0]
         assert (raw_n == N_MIN).any() and (raw_n > N_MIN).any()
+
+
+@pytest.fixture(params=["compiled", "pytorch"])
+def arun_step(request, monkeypatch):
+    """ARUN's whole-sequence loop through the compiled step (dynan_models.native) or its
+    PyTorch step; the compiled one must be available wherever a C++ compiler is."""
+    if request.param == "pytorch":
+        monkeypatch.setattr(sequence, "arun_kernel", lambda *args: None)
+    else:
+        assert native.status()[0], native.status()[1]
+    return request.param
+
+
+# batch, units, controller: the compiled step works on vectors of 4 (float64) neurons, its
+# matrix products on blocks of 8 controller units: tails of both, and the paper's G = 50
+ARUN_SIZES = [(3, 5, 4), (2, 7, 13), (1, 3, 1), (2, 10, 50)]
+
+
+@pytest.mark.parametrize(("batch", "size", "controller"), ARUN_SIZES)
+def test_arun_steps_equal_the_straightforward_loop(arun_step, batch, size, controller):
+    # values, trajectories and every gradient (through the trajectories too) in float64
+    net = _net("arun", seed=batch + size, size=size, controller=controller)
+    gen = torch.Generator().manual_seed(11)
+    x = torch.randn(batch, 17, D, generator=gen, dtype=F64)
+    drive = 0.5 * torch.randn(batch, 17, size, generator=gen, dtype=F64)
+    state0 = tuple(
+        0.3 * torch.randn(t.shape, generator=gen, dtype=F64) for t in net.initial_state(batch)
+    )
+    fast, fast_grads = _run(net, "sequence", x, drive, state0)
+    ref, ref_grads = _run(net, "loop", x, drive, state0)
+    for key, value in ref.items():
+        torch.testing.assert_close(fast[key], value, rtol=1e-10, atol=1e-12, msg=key)
+    for key, value in ref_grads.items():
+        torch.testing.assert_close(fast_grads[key], value, rtol=1e-9, atol=1e-11, msg=key)
+    with torch.no_grad():  # the forward without a gradient keeps the same trajectories
+        run = net.sequence(state0, net.input_projection(x, drive), trajectories=True)
+    for key in ("hidden", "n", "s", "controller"):
+        torch.testing.assert_close(getattr(run, key), ref[key], rtol=1e-10, atol=1e-12, msg=key)
+
+
+def test_compiled_step_equals_pytorch_step_in_float32(monkeypatch):
+    # training precision: the two steps differ by rounding only (a few float32 ulp)
+    torch.manual_seed(5)
+    net = build("arun", input_size=D, hidden_size=9, output_size=3, controller_size=16)
+    x, y = torch.rand(5, 60, D), torch.tensor([0, 1, 2, 1, 0])
+
+    def gradients():
+        net.zero_grad()
+        logits = net(x).logits
+        torch.nn.functional.cross_entropy(logits, y).backward()
+        return logits.detach(), {k: p.grad.clone() for k, p in net.named_parameters()}
+
+    compiled, compiled_grads = gradients()
+    monkeypatch.setattr(sequence, "arun_kernel", lambda *args: None)
+    reference, reference_grads = gradients()
+    torch.testing.assert_close(compiled, reference, rtol=1e-5, atol=1e-6)
+    for key, value in reference_grads.items():
+        scale = value.abs().max().clamp_min(1e-6)
+        assert (compiled_grads[key] - value).abs().max() / scale < 1e-4, key
 
 
 @pytest.mark.parametrize("arch", FAST)

@@ -1,0 +1,155 @@
+"""The compiled ARUN step (``models/kernels/arun_step.cpp``), built on first use, loaded by ctypes.
+
+An ARUN step is ~10 small tensor operations on the (G, B·N) controller state plus three tiny
+matrix products; at the paper's sizes their dispatch and the BLAS library's handling of
+16×16-by-16×6400 shapes cost more than the arithmetic. The C++ file fuses one step's
+controller work — forward, and the backward with the parameter-gradient accumulation — into one
+pass over the neurons (see its header for the equations). ``dynan_models.sequence`` calls it
+between PyTorch's own products W h, and falls back to its PyTorch step where it is not available.
+
+Building: the first process that needs it runs the system's C++ compiler (``$CXX``, else
+``c++``/``g++``/``clang++``; ~1 s) with ``-O3 -march=native`` into a cache folder,
+``$DYNAN_CACHE_DIR`` or ``$XDG_CACHE_HOME/dynan`` or ``~/.cache/dynan``, under a name that hashes
+the source, the flags, the compiler and this CPU's feature flags (so a shared home on a cluster
+of different CPUs never loads a library built for another); written to a temporary name and
+renamed, so concurrent processes never load a half-written file. Nothing is downloaded, and a
+failure (no compiler, a compile error) is not an error: the PyTorch step runs, and
+:func:`status` says why. ``DYNAN_NATIVE=0`` turns the kernel off.
+
+Examples
+--------
+>>> from dynan_models import native
+>>> available, reason = native.status()
+>>> isinstance(available, bool) and isinstance(reason, str)
+True
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import torch
+
+__all__ = ["ArunKernel", "arun_kernel", "status"]
+
+SOURCE = Path(__file__).with_name("kernels") / "arun_step.cpp"
+FLAGS = ("-O3", "-march=native", "-std=gnu++17", "-fPIC", "-shared", "-fno-math-errno")
+FLAGS += ("-fno-exceptions", "-fno-rtti")
+_SUFFIX = {torch.float32: ("f32", ctypes.c_float), torch.float64: ("f64", ctypes.c_double)}
+
+
+def cache_dir() -> Path:
+    """Where built kernels live: $DYNAN_CACHE_DIR, else $XDG_CACHE_HOME/dynan, ~/.cache/dynan."""
+    if os.environ.get("DYNAN_CACHE_DIR"):
+        return Path(os.environ["DYNAN_CACHE_DIR"]) / "kernels"
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "dynan" / "kernels"
+
+
+def _compiler() -> str | None:
+    for name in (os.environ.get("CXX"), "c++", "g++", "clang++"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+def _cpu_features() -> str:
+    """The CPU's feature flags (Linux), else the platform's name for the processor."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return line
+    except OSError:
+        pass
+    return platform.machine() + platform.processor()
+
+
+def _build(compiler: str) -> Path:
+    """Compile SOURCE unless a library for this source, compiler and CPU is cached."""
+    digest = hashlib.sha256(SOURCE.read_bytes())
+    stat = Path(compiler).stat()
+    for part in (*FLAGS, compiler, str(stat.st_size), str(stat.st_mtime_ns), _cpu_features()):
+        digest.update(part.encode())
+    folder = cache_dir()
+    target = folder / f"arun_step-{digest.hexdigest()[:16]}.so"
+    if target.exists():
+        return target
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=folder)
+    os.close(fd)
+    try:
+        done = subprocess.run(
+            [compiler, *FLAGS, "-o", tmp, str(SOURCE)], capture_output=True, text=True, timeout=300
+        )
+        if done.returncode:
+            raise OSError(f"{Path(compiler).name} failed: {done.stderr.strip()[-500:]}")
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target
+
+
+@functools.cache
+def _library() -> tuple[ctypes.CDLL | None, str]:
+    if os.environ.get("DYNAN_NATIVE", "1") == "0":
+        return None, "turned off (DYNAN_NATIVE=0)"
+    compiler = _compiler()
+    if compiler is None:
+        return None, "no C++ compiler found ($CXX, c++, g++, clang++)"
+    try:
+        path = _build(compiler)
+        lib = ctypes.CDLL(str(path))
+    except (OSError, subprocess.SubprocessError) as err:
+        return None, f"could not build {SOURCE.name}: {err}"
+    return lib, f"compiled ARUN step {path}"
+
+
+def status() -> tuple[bool, str]:
+    """(whether the compiled ARUN step is available, the library's path or why not)."""
+    lib, reason = _library()
+    return lib is not None, reason
+
+
+class ArunKernel:
+    """The two entry points of the library for one dtype, with their C signatures.
+
+    Every pointer is the address of a contiguous buffer (see ``arun_step.cpp``); ``None`` is a
+    null pointer (an optional output or input). The functions return 0, or 1 if G is out of
+    range (the caller checks ``max_controller`` first).
+    """
+
+    def __init__(self, lib: ctypes.CDLL, dtype: torch.dtype):
+        suffix, real = _SUFFIX[dtype]
+        ptr, size = ctypes.c_void_p, ctypes.c_long
+        self.forward = getattr(lib, f"arun_forward_step_{suffix}")
+        self.forward.argtypes = [size, size] + [ptr] * 8 + [real, real] + [ptr] * 4
+        self.backward = getattr(lib, f"arun_backward_step_{suffix}")
+        self.backward.argtypes = [size, size] + [ptr] * 12 + [real] + [ptr] * 2
+        self.forward.restype = self.backward.restype = ctypes.c_int
+        self.max_controller = lib.arun_max_controller()
+        self.lanes = 32 // torch.empty((), dtype=dtype).element_size()
+
+
+@functools.cache
+def _kernel(dtype: torch.dtype) -> ArunKernel | None:
+    lib, _ = _library()
+    return None if lib is None else ArunKernel(lib, dtype)
+
+
+def arun_kernel(t: torch.Tensor, controller_size: int) -> ArunKernel | None:
+    """The compiled step for tensors like ``t`` (CPU, float32/float64), or None."""
+    if t.device.type != "cpu" or t.dtype not in _SUFFIX:
+        return None
+    kernel = _kernel(t.dtype)
+    if kernel is None or controller_size > kernel.max_controller:
+        return None
+    return kernel
