@@ -26,6 +26,7 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import hashlib
@@ -34,11 +35,12 @@ import platform
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 
-__all__ = ["ArunKernel", "arun_kernel", "status"]
+__all__ = ["ArunKernel", "arun_kernel", "pytorch_step", "status"]
 
 SOURCE = Path(__file__).with_name("kernels") / "arun_step.cpp"
 FLAGS = ("-O3", "-march=native", "-std=gnu++17", "-fPIC", "-shared", "-fno-math-errno")
@@ -145,9 +147,22 @@ def _kernel(dtype: torch.dtype) -> ArunKernel | None:
     return None if lib is None else ArunKernel(lib, dtype)
 
 
+_OFF: list[bool] = []  # a stack: inside pytorch_step() blocks
+
+
+@contextlib.contextmanager
+def pytorch_step() -> Iterator[None]:
+    """Run ARUN's PyTorch step inside the block, compiled or not (to compare the two)."""
+    _OFF.append(True)
+    try:
+        yield
+    finally:
+        _OFF.pop()
+
+
 def arun_kernel(t: torch.Tensor, controller_size: int) -> ArunKernel | None:
     """The compiled step for tensors like ``t`` (CPU, float32/float64), or None."""
-    if t.device.type != "cpu" or t.dtype not in _SUFFIX:
+    if _OFF or t.device.type != "cpu" or t.dtype not in _SUFFIX:
         return None
     kernel = _kernel(t.dtype)
     if kernel is None or controller_size > kernel.max_controller:

@@ -14,10 +14,13 @@ states are allocated once per sequence and written in place (no per-step stack).
 ARUN on a CPU: tanh p = 2σ(2p) − 1 (σ is ~3× cheaper than tanh), so the controller state is
 kept as q = σ(2p) = (g + 1)/2 with g = 2q − 1 folded into the weights; one product per step
 gives both the next controller pre-activation and this step's read-outs (n, s); controller
-states are stored feature-major, (G, B·N), so products and σ run on contiguous blocks. None of
-this changes the equations: the tests compare with the straightforward loop in float64.
-torch.compile of the step was tried once (it works offline; compiling took 77 s) and a one-off
-timing showed no gain; it is not part of the benchmark and not used.
+states are stored feature-major, (G, B·N), so products and σ run on contiguous blocks. Where
+a C++ compiler is available, each step's controller work (forward, and backward with the
+parameter-gradient sums) runs instead as one compiled pass over the neurons
+(``dynan_models.native``, ``dynan_models.arun_native``); W h stays a PyTorch product. None of
+this changes the equations: the tests compare both steps with the straightforward loop in
+float64. torch.compile of the step was tried once (it works offline; compiling took 77 s) and
+a one-off timing showed no gain; it is not used.
 
 Equations (per step t, a_t = inp_t + W h_{t−1}; ARUN per neuron i, REFERENCES.md §1):
 

@@ -14,6 +14,9 @@ Reported per variant and T: seconds per step, the reference's, their ratio, and 
 (``RecurrentNetwork.loop``: ``recur`` step by step under autograd) and, for ReLU and ARUN, the
 loop as it was before issue 11 (``inp[:, t]`` per step, whose backward zero-fills a (B, T, N)
 tensor at every step). Targets (issue 11): ratio ≤ 1.5 for Elman, GRU and LSTM, ≤ 5 for ARUN.
+ARUN runs its compiled step where a C++ compiler is (``dynan_models.native``; the meta field
+``arun_step`` says which library or why not); its PyTorch step, the fall-back, is timed too
+(``pytorch_step_ratio_784``).
 
 Run: ``python -m analyses.benchmarks.training [--quick] [--threads N]`` (``make bench``);
 writes ``reports/benchmarks/training.json``.
@@ -30,7 +33,7 @@ import torch
 from torch import nn
 
 from analyses.benchmarks._output import save
-from dynan_models import build
+from dynan_models import build, native
 from dynan_models.training import keep_freed_memory
 
 BATCH = 100
@@ -162,6 +165,12 @@ def main(argv: list[str] | None = None) -> int:
             row["reference_seconds_784"] / row["reference_seconds_196"]
         )
         row["meets_target"] = all(row[f"ratio_{t}"] <= target for t in STEPS)
+        if arch == "arun" and native.status()[0]:  # the PyTorch step, where it is the fall-back
+            with native.pytorch_step():
+                mine = step_function(network(arch), STEPS[-1])
+                t_mine, t_ref = compare(mine, reference, max(repeats // 2, 1), clock)
+            row[f"pytorch_step_ratio_{STEPS[-1]}"] = t_mine / t_ref
+            print(f"{'':>20} without the compiled step: ratio {t_mine / t_ref:5.2f}", flush=True)
         if arch not in ("gru", "lstm"):  # the straightforward loops, at T = 196 only
             fast = step_function(network(arch), STEPS[0])
             loop = step_function(Loop(network(arch)), STEPS[0])
@@ -195,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         "repeats": repeats,
         "clock": "process CPU time" if single else "wall time",
         "statistic": "median of alternating reference/variant steps",
+        "arun_step": native.status()[1],
     }
     save(args.out, meta=meta, rows=rows)
     return 0

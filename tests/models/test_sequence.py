@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from dynan_models import ARCHITECTURES, build, native, sequence
+from dynan_models import ARCHITECTURES, build, native
 from dynan_models.elman import N_MIN
 
 F64 = torch.float64
@@ -76,14 +76,15 @@ def test_fast_sequence_equals_straightforward_loop_values_and_gradients(arch):
 
 
 @pytest.fixture(params=["compiled", "pytorch"])
-def arun_step(request, monkeypatch):
+def arun_step(request):
     """ARUN's whole-sequence loop through the compiled step (dynan_models.native) or its
     PyTorch step; the compiled one must be available wherever a C++ compiler is."""
     if request.param == "pytorch":
-        monkeypatch.setattr(sequence, "arun_kernel", lambda *args: None)
+        with native.pytorch_step():
+            yield request.param
     else:
         assert native.status()[0], native.status()[1]
-    return request.param
+        yield request.param
 
 
 # batch, units, controller: the compiled step works on vectors of 4 (float64) neurons, its
@@ -113,7 +114,7 @@ def test_arun_steps_equal_the_straightforward_loop(arun_step, batch, size, contr
         torch.testing.assert_close(getattr(run, key), ref[key], rtol=1e-10, atol=1e-12, msg=key)
 
 
-def test_compiled_step_equals_pytorch_step_in_float32(monkeypatch):
+def test_compiled_step_equals_pytorch_step_in_float32():
     # training precision: the two steps differ by rounding only (a few float32 ulp)
     torch.manual_seed(5)
     net = build("arun", input_size=D, hidden_size=9, output_size=3, controller_size=16)
@@ -126,8 +127,8 @@ def test_compiled_step_equals_pytorch_step_in_float32(monkeypatch):
         return logits.detach(), {k: p.grad.clone() for k, p in net.named_parameters()}
 
     compiled, compiled_grads = gradients()
-    monkeypatch.setattr(sequence, "arun_kernel", lambda *args: None)
-    reference, reference_grads = gradients()
+    with native.pytorch_step():
+        reference, reference_grads = gradients()
     torch.testing.assert_close(compiled, reference, rtol=1e-5, atol=1e-6)
     for key, value in reference_grads.items():
         scale = value.abs().max().clamp_min(1e-6)
