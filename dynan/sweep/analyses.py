@@ -58,10 +58,14 @@ ACCURACY_COLUMNS = ("acc_clean", "acc_sinusoid", "acc_step", "acc_noise")
 def _accuracy(net: RecurrentNetwork, ctx: Context) -> Computed:
     """Test accuracy clean and under each of the paper's perturbations (``evaluate_all`` on the
     checkpoint's task: the numbers ``dynan evaluate`` prints). Cost: one pass over the test split
-    per perturbation, O(4 n T (N² + D N))."""
+    per perturbation, O(4 n T (N² + D N)). NaN for a checkpoint without a task (``dynan
+    import`` without ``--task``): there is nothing to score it on."""
     from dynan.report.model_data import AccuracyTable
     from dynan_models.evaluation import evaluate_all
     from dynan_models.perturbations import PERTURBATIONS
+
+    if not getattr(net.checkpoint, "task", None):
+        return {}, dict.fromkeys(ACCURACY_COLUMNS, NAN)
 
     def compute() -> AccuracyTable:
         acc = evaluate_all(net, ctx.tasks.task(net))

@@ -99,3 +99,20 @@ def test_report_runs_on_imports_and_says_there_is_no_task(imported, tmp_path):
     statuses = [s["status"] for page in summary.pages for s in page["sections"]]
     assert "failed" not in statuses, summary.pages
     assert "none (zero or random stand-in inputs)" in (tmp_path / "a.html").read_text()
+
+
+def test_sweep_scores_imports_with_a_task_and_gives_nan_without(imported, tmp_path):
+    from dynan.sweep.tasks import TaskSpec, compute_task
+    from dynan_models.evaluation import evaluate_all
+    from dynan_models.tasks import load_task
+
+    for name in ("a", "digits"):
+        net = dynan.load(imported[name])
+        spec = TaskSpec(imported[name], net.checkpoint.sha256, "accuracy", str(tmp_path), TINY)
+        outcome = compute_task(spec)
+        assert outcome.error == "", outcome.error
+        if name == "a":
+            assert all(v != v for v in outcome.values.values()), outcome.values  # NaN
+        else:
+            expected = evaluate_all(net, load_task(net.checkpoint.task))
+            assert outcome.values["acc_clean"] == pytest.approx(expected["clean"], abs=1e-12)
