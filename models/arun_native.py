@@ -5,7 +5,7 @@ these when the compiled step is available): W h stays a PyTorch product (MKL for
 everything the controller does in a step is one call to the C++ kernel. Buffers: the
 pre-activations A, σ(n a) and softplus_n(a) (T, B, N) and the raw read-outs (T, 2, B·N) as in
 the PyTorch loop; the controller states q_0 … q_T in the kernel's blocked layout
-(T + 1, ⌈B·N/lanes⌉, G, lanes) (see ``arun_step.cpp``), which :func:`unblocked` turns back into
+(T + 1, ⌈B·N/lanes⌉, G, lanes) (see ``steps.cpp``), which :func:`unblocked` turns back into
 (…, G, B·N).
 
 Cost per step: one (B, N) × (N, N) product each way, and O(B N G²) in the kernel; memory as the
@@ -16,22 +16,12 @@ References: Geadah et al. (2024) PLOS Comp. Biol. (REFERENCES.md §1); Werbos (1
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch import Tensor
 
-from dynan_models.native import ArunKernel
+from dynan_models.native import Kernels, addresses
 
 __all__ = ["blocked", "native_backward", "native_forward", "unblocked"]
-
-
-def _at(t: Tensor | None) -> Callable[[int], int | None]:
-    """Address of t[i] (contiguous within each i) without building a view per step."""
-    if t is None:
-        return lambda i: None
-    base, step = t.data_ptr(), t.stride(0) * t.element_size()
-    return lambda i: base + i * step
 
 
 def blocked(x: Tensor, lanes: int) -> Tensor:
@@ -52,7 +42,7 @@ def _check(code: int) -> None:
         raise RuntimeError("the compiled ARUN step refused its controller size")
 
 
-def native_forward(kernel: ArunKernel, inp, h, q, weight, w_q, b_q, u2, n_min, threshold, keep):
+def native_forward(kernel: Kernels, inp, h, q, weight, w_q, b_q, u2, n_min, threshold, keep):
     """Run the recursion from (h (B, N), q (G, B·N)); ``keep`` as ``_arun_forward``.
 
     ``w_q``, ``b_q``: the (G + 2, G) map and bias on q of ``_arun_forward`` (rows: the doubled
@@ -72,14 +62,14 @@ def native_forward(kernel: ArunKernel, inp, h, q, weight, w_q, b_q, u2, n_min, t
         qs[0] = q0
         pre, raw = torch.empty_like(hs), inp.new_empty(steps, 2, rows)
         sig, sp = torch.empty_like(hs), torch.empty_like(hs)
-        q_at = _at(qs)
+        q_at = addresses(qs)
         q_in, q_out = (lambda t: q_at(t)), (lambda t: q_at(t + 1))
     else:
         pre = raw = sig = sp = None
         pair = (q0, torch.empty_like(q0))
         ends = (pair[0].data_ptr(), pair[1].data_ptr())
         q_in, q_out = (lambda t: ends[t % 2]), (lambda t: ends[(t + 1) % 2])
-    h_at, raw_at, sig_at, sp_at = _at(hs), _at(raw), _at(sig), _at(sp)
+    h_at, raw_at, sig_at, sp_at = map(addresses, (hs, raw, sig, sp))
     u_p = u_p.contiguous()
     weights = (w_p.data_ptr(), b_p.data_ptr(), u_p.data_ptr(), w_r.data_ptr(), b_r.data_ptr())
     for t, inp_t in enumerate(inp.unbind(1)):
@@ -94,7 +84,7 @@ def native_forward(kernel: ArunKernel, inp, h, q, weight, w_q, b_q, u2, n_min, t
     return hs, unblocked(pair[steps % 2], rows), None
 
 
-def native_backward(kernel: ArunKernel, grad_h, grad_gs, grad_raw, saved, n_min):
+def native_backward(kernel: Kernels, grad_h, grad_gs, grad_raw, saved, n_min):
     """BPTT through the compiled step: (∂L/∂A (T, B, N), ∂L/∂h_0, ∂L/∂p_0 (G, B·N), acc).
 
     ``saved`` = (h0, weight, u, w_g, w_ns, A, Q, raw, σ, sp) from :func:`native_forward`;
@@ -113,8 +103,9 @@ def native_backward(kernel: ArunKernel, grad_h, grad_gs, grad_raw, saved, n_min)
     carry = torch.zeros_like(h0)
     grad_gs = grad_gs.contiguous() if grad_gs is not None else None
     grad_raw = grad_raw.contiguous() if grad_raw is not None else None
-    pre_at, raw_at, sig_at, sp_at, q_at = _at(pre), _at(raw), _at(sig), _at(sp), _at(qs)
-    gg_at, gr_at, ga_at = _at(grad_gs), _at(grad_raw), _at(grad_a)
+    pre_at, raw_at, sig_at, sp_at, q_at, gg_at, gr_at, ga_at = map(
+        addresses, (pre, raw, sig, sp, qs, grad_gs, grad_raw, grad_a)
+    )
     fixed = (x_g.data_ptr(),)
     for t in range(steps - 1, -1, -1):
         total = carry if grad_h is None else grad_h[:, t] + carry  # ∂L/∂h_t, contiguous

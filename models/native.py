@@ -1,11 +1,13 @@
-"""The compiled ARUN step (``models/kernels/arun_step.cpp``), built on first use, loaded by ctypes.
+"""Compiled steps (``models/kernels/steps.cpp``), built on first use, loaded by ctypes.
 
 An ARUN step is ~10 small tensor operations on the (G, B·N) controller state plus three tiny
 matrix products; at the paper's sizes their dispatch and the BLAS library's handling of
 16×16-by-16×6400 shapes cost more than the arithmetic. The C++ file fuses one step's
 controller work — forward, and the backward with the parameter-gradient accumulation — into one
-pass over the neurons (see its header for the equations). ``dynan_models.sequence`` calls it
-between PyTorch's own products W h, and falls back to its PyTorch step where it is not available.
+pass over the neurons (see its header for the equations); likewise the γ activation of the
+Elman γ networks (σ and softplus from one exponential, 5 PyTorch operations a step in one).
+``dynan_models.sequence`` calls them between PyTorch's own products W h, and falls back to its
+PyTorch steps where they are not available.
 
 Building: the first process that needs it runs the system's C++ compiler (``$CXX``, else
 ``c++``/``g++``/``clang++``; ~1 s) with ``-O3 -march=native`` into a cache folder,
@@ -35,14 +37,14 @@ import platform
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
 
-__all__ = ["ArunKernel", "arun_kernel", "pytorch_step", "status"]
+__all__ = ["Kernels", "addresses", "arun_kernel", "kernels", "pytorch_step", "status"]
 
-SOURCE = Path(__file__).with_name("kernels") / "arun_step.cpp"
+SOURCE = Path(__file__).with_name("kernels") / "steps.cpp"
 FLAGS = ("-O3", "-march=native", "-std=gnu++17", "-fPIC", "-shared", "-fno-math-errno")
 FLAGS += ("-fno-exceptions", "-fno-rtti")
 _SUFFIX = {torch.float32: ("f32", ctypes.c_float), torch.float64: ("f64", ctypes.c_double)}
@@ -81,7 +83,7 @@ def _build(compiler: str) -> Path:
     for part in (*FLAGS, compiler, str(stat.st_size), str(stat.st_mtime_ns), _cpu_features()):
         digest.update(part.encode())
     folder = cache_dir()
-    target = folder / f"arun_step-{digest.hexdigest()[:16]}.so"
+    target = folder / f"steps-{digest.hexdigest()[:16]}.so"
     if target.exists():
         return target
     folder.mkdir(parents=True, exist_ok=True)
@@ -112,19 +114,19 @@ def _library() -> tuple[ctypes.CDLL | None, str]:
         lib = ctypes.CDLL(str(path))
     except (OSError, subprocess.SubprocessError) as err:
         return None, f"could not build {SOURCE.name}: {err}"
-    return lib, f"compiled ARUN step {path}"
+    return lib, f"compiled steps {path}"
 
 
 def status() -> tuple[bool, str]:
-    """(whether the compiled ARUN step is available, the library's path or why not)."""
+    """(whether the compiled steps are available, the library's path or why not)."""
     lib, reason = _library()
     return lib is not None, reason
 
 
-class ArunKernel:
-    """The two entry points of the library for one dtype, with their C signatures.
+class Kernels:
+    """The entry points of the library for one dtype, with their C signatures.
 
-    Every pointer is the address of a contiguous buffer (see ``arun_step.cpp``); ``None`` is a
+    Every pointer is the address of a contiguous buffer (see ``steps.cpp``); ``None`` is a
     null pointer (an optional output or input). The functions return 0, or 1 if G is out of
     range (the caller checks ``max_controller`` first).
     """
@@ -136,15 +138,27 @@ class ArunKernel:
         self.forward.argtypes = [size, size] + [ptr] * 8 + [real, real] + [ptr] * 4
         self.backward = getattr(lib, f"arun_backward_step_{suffix}")
         self.backward.argtypes = [size, size] + [ptr] * 12 + [real] + [ptr] * 2
-        self.forward.restype = self.backward.restype = ctypes.c_int
+        self.gamma = getattr(lib, f"gamma_step_{suffix}")
+        self.gamma.argtypes = [size] + [ptr] * 3 + [real] + [ptr] * 3
+        self.forward.restype = self.backward.restype = self.gamma.restype = ctypes.c_int
         self.max_controller = lib.arun_max_controller()
         self.lanes = 32 // torch.empty((), dtype=dtype).element_size()
 
 
 @functools.cache
-def _kernel(dtype: torch.dtype) -> ArunKernel | None:
+def _kernel(dtype: torch.dtype) -> Kernels | None:
     lib, _ = _library()
-    return None if lib is None else ArunKernel(lib, dtype)
+    return None if lib is None else Kernels(lib, dtype)
+
+
+def addresses(t: torch.Tensor | None) -> Callable[[int], int | None]:
+    """``i ↦`` the address of t[i] (contiguous within each i), without building a view per step;
+    None (a null pointer) for every i when t is None. The function holds a reference to t, so
+    the memory stays valid as long as the function lives."""
+    if t is None:
+        return lambda i: None
+    base, step = t.data_ptr(), t.stride(0) * t.element_size()
+    return lambda i, _keep=t: base + i * step
 
 
 _OFF: list[bool] = []  # a stack: inside pytorch_step() blocks
@@ -152,7 +166,7 @@ _OFF: list[bool] = []  # a stack: inside pytorch_step() blocks
 
 @contextlib.contextmanager
 def pytorch_step() -> Iterator[None]:
-    """Run ARUN's PyTorch step inside the block, compiled or not (to compare the two)."""
+    """Run the PyTorch steps inside the block, compiled or not (to compare the two)."""
     _OFF.append(True)
     try:
         yield
@@ -160,11 +174,16 @@ def pytorch_step() -> Iterator[None]:
         _OFF.pop()
 
 
-def arun_kernel(t: torch.Tensor, controller_size: int) -> ArunKernel | None:
-    """The compiled step for tensors like ``t`` (CPU, float32/float64), or None."""
+def kernels(t: torch.Tensor) -> Kernels | None:
+    """The compiled steps for tensors like ``t`` (CPU, float32/float64), or None."""
     if _OFF or t.device.type != "cpu" or t.dtype not in _SUFFIX:
         return None
-    kernel = _kernel(t.dtype)
+    return _kernel(t.dtype)
+
+
+def arun_kernel(t: torch.Tensor, controller_size: int) -> Kernels | None:
+    """The compiled steps for an ARUN with tensors like ``t`` and G = ``controller_size``."""
+    kernel = kernels(t)
     if kernel is None or controller_size > kernel.max_controller:
         return None
     return kernel

@@ -53,9 +53,16 @@ from torch.nn import functional as F
 
 from dynan_models.activation import _linear_threshold
 from dynan_models.arun_native import native_backward, native_forward, unblocked
-from dynan_models.native import ArunKernel, arun_kernel
+from dynan_models.native import Kernels, addresses, arun_kernel
 
 __all__ = ["arun_sequence", "elman_sequence"]
+
+
+def _kernel_for(like: Tensor, controller: int, *others: Tensor) -> Kernels | None:
+    """The compiled step (dynan_models.native) when every tensor is on the CPU in one dtype."""
+    if any(t.dtype != like.dtype or t.device != like.device for t in others):
+        return None
+    return arun_kernel(like, controller)
 
 
 # -- the derivatives of γ, elementwise over any shape ------------------------------------------
@@ -79,6 +86,7 @@ def _elman_forward(inp: Tensor, h0: Tensor, weight: Tensor, kind: str, n, s, kee
         sig, sp = torch.empty_like(hs), torch.empty_like(hs)
     h, w_t = h0, weight.T
     threshold = _linear_threshold(inp.dtype)
+    gamma_step = _gamma_step(inp, h0, weight, n, s, hs, sig, sp) if kind == "gamma" else None
     for t, inp_t in enumerate(inp.unbind(1)):
         a = torch.addmm(inp_t, h, w_t, out=pre[t]) if keep else torch.addmm(inp_t, h, w_t)
         if kind == "relu":
@@ -86,12 +94,32 @@ def _elman_forward(inp: Tensor, h0: Tensor, weight: Tensor, kind: str, n, s, kee
         elif kind == "softplus":
             h = hs[t]
             h.copy_(F.softplus(a))
+        elif gamma_step is not None:  # the compiled γ step (dynan_models.native)
+            gamma_step(t, a)
+            h = hs[t]
         else:  # γ = lerp(softplus_n, σ(n a), s)
             z = a * n
             sp_t = torch.div(F.softplus(z, threshold=threshold), n, out=sp[t] if keep else None)
             sig_t = torch.sigmoid(z, out=sig[t] if keep else None)
             h = torch.lerp(sp_t, sig_t, s, out=hs[t])
     return hs, pre, sig, sp
+
+
+def _gamma_step(inp: Tensor, h0: Tensor, weight: Tensor, n: Tensor, s: Tensor, hs, sig, sp):
+    """``step(t, a)``: the compiled γ activation of step t writing hs[t] (and σ(n a), softplus_n(a)
+    into sig[t], sp[t] when given), or None where the compiled steps are not available."""
+    kernel = _kernel_for(inp, 1, h0, weight, n, s)
+    if kernel is None:
+        return None
+    n_rows, s_rows = n.expand(h0.shape).contiguous(), s.expand(h0.shape).contiguous()
+    rows, threshold = h0.numel(), _linear_threshold(inp.dtype)
+    h_at, sig_at, sp_at = map(addresses, (hs, sig, sp))
+    n_at, s_at = addresses(n_rows), addresses(s_rows)  # they keep n_rows, s_rows alive
+
+    def step(t: int, a: Tensor) -> None:
+        kernel.gamma(rows, a.data_ptr(), n_at(0), s_at(0), threshold, h_at(t), sig_at(t), sp_at(t))
+
+    return step
 
 
 class _ElmanSequence(torch.autograd.Function):
@@ -158,13 +186,6 @@ def elman_sequence(
 
 
 # -- ARUN --------------------------------------------------------------------------------------
-def _kernel_for(like: Tensor, controller: int, *others: Tensor) -> ArunKernel | None:
-    """The compiled step (dynan_models.native) when every tensor is on the CPU in one dtype."""
-    if any(t.dtype != like.dtype or t.device != like.device for t in others):
-        return None
-    return arun_kernel(like, controller)
-
-
 def _arun_forward(inp, h0, g0, weight, u, w_g, b_g, w_ns, b_ns, n_min, keep: bool):
     """Run the recursion. Returns H (B, T, N) and q_T (G, B·N); with ``keep`` also, for the
     backward and the trajectories: A (T, B, N); the state blocks (T + 1, G + 2, B·N), slot t

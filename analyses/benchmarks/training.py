@@ -15,7 +15,7 @@ Reported per variant and T: seconds per step, the reference's, their ratio, and 
 loop as it was before issue 11 (``inp[:, t]`` per step, whose backward zero-fills a (B, T, N)
 tensor at every step). Targets (issue 11): ratio ≤ 1.5 for Elman, GRU and LSTM, ≤ 5 for ARUN.
 ARUN runs its compiled step where a C++ compiler is (``dynan_models.native``; the meta field
-``arun_step`` says which library or why not); its PyTorch step, the fall-back, is timed too
+``compiled_steps`` says which library or why not); its PyTorch step, the fall-back, is timed too
 (``pytorch_step_ratio_784``).
 
 Run: ``python -m analyses.benchmarks.training [--quick] [--threads N]`` (``make bench``);
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         "repeats": repeats,
         "clock": "process CPU time" if single else "wall time",
         "statistic": "median of alternating reference/variant steps",
-        "arun_step": native.status()[1],
+        "compiled_steps": native.status()[1],
     }
     save(args.out, meta=meta, rows=rows)
     return 0

@@ -46,7 +46,7 @@ def test_the_step_is_compiled_wherever_a_compiler_is():
 def test_builds_once_into_the_cache_and_reuses_it(tmp_path):
     available, reason, total = _probe(tmp_path)
     assert available, reason
-    built = list((tmp_path / "cache" / "kernels").glob("arun_step-*.so"))
+    built = list((tmp_path / "cache" / "kernels").glob("steps-*.so"))
     assert len(built) == 1 and str(built[0]) in reason
     stamp = built[0].stat().st_mtime_ns
     again = _probe(tmp_path)

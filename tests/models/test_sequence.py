@@ -52,7 +52,7 @@ def _run(net, fn: str, x, drive, state0):
 
 
 @pytest.mark.parametrize("arch", FAST)
-def test_fast_sequence_equals_straightforward_loop_values_and_gradients(arch):
+def test_fast_sequence_equals_straightforward_loop_values_and_gradients(arch, step):
     net = _net(arch)
     gen = torch.Generator().manual_seed(7)
     x = torch.randn(B, 23, D, generator=gen, dtype=F64)
@@ -76,9 +76,10 @@ def test_fast_sequence_equals_straightforward_loop_values_and_gradients(arch):
 
 
 @pytest.fixture(params=["compiled", "pytorch"])
-def arun_step(request):
-    """ARUN's whole-sequence loop through the compiled step (dynan_models.native) or its
-    PyTorch step; the compiled one must be available wherever a C++ compiler is."""
+def step(request):
+    """The whole-sequence loops through the compiled steps of ARUN and the γ activation
+    (dynan_models.native) or their PyTorch steps; the compiled ones must be available wherever a
+    C++ compiler is."""
     if request.param == "pytorch":
         with native.pytorch_step():
             yield request.param
@@ -93,7 +94,7 @@ ARUN_SIZES = [(3, 5, 4), (2, 7, 13), (1, 3, 1), (2, 10, 50)]
 
 
 @pytest.mark.parametrize(("batch", "size", "controller"), ARUN_SIZES)
-def test_arun_steps_equal_the_straightforward_loop(arun_step, batch, size, controller):
+def test_arun_steps_equal_the_straightforward_loop(step, batch, size, controller):
     # values, trajectories and every gradient (through the trajectories too) in float64
     net = _net("arun", seed=batch + size, size=size, controller=controller)
     gen = torch.Generator().manual_seed(11)
@@ -114,10 +115,12 @@ def test_arun_steps_equal_the_straightforward_loop(arun_step, batch, size, contr
         torch.testing.assert_close(getattr(run, key), ref[key], rtol=1e-10, atol=1e-12, msg=key)
 
 
-def test_compiled_step_equals_pytorch_step_in_float32():
+@pytest.mark.parametrize("arch", ["arun", "gamma-heterogeneous", "gamma-homogeneous"])
+def test_compiled_step_equals_pytorch_step_in_float32(arch):
     # training precision: the two steps differ by rounding only (a few float32 ulp)
     torch.manual_seed(5)
-    net = build("arun", input_size=D, hidden_size=9, output_size=3, controller_size=16)
+    extra = {"controller_size": 16} if arch == "arun" else {}
+    net = build(arch, input_size=D, hidden_size=9, output_size=3, **extra)
     x, y = torch.rand(5, 60, D), torch.tensor([0, 1, 2, 1, 0])
 
     def gradients():

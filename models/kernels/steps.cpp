@@ -1,5 +1,6 @@
-// One ARUN step, forward and backward, over all B·N neurons of a batch: the controller's work
-// fused into one pass over the neurons (dynan_models.native builds this file and calls it).
+// Compiled steps of the adaptive networks (dynan_models.native builds this file and calls it):
+// one ARUN step, forward and backward, over all B·N neurons of a batch, the controller's work
+// fused into one pass over the neurons; and one γ activation step of the Elman γ networks.
 //
 // The equations are those of REFERENCES.md §1, written on q = σ(2p) = (g + 1)/2 as in
 // dynan_models.sequence (tanh p = 2σ(2p) − 1):
@@ -306,6 +307,29 @@ template <typename T> int backward_step(Backward<T> b, const T* w_b, T* acc) {
     return 0;
 }
 
+template <typename T> struct Gamma {
+    const T *a, *n, *s;
+    T threshold;
+    T *h, *sig, *sp;
+};
+
+// h = lerp(softplus(n a)/n, σ(n a), s) for one vector of neurons (n, s given per neuron).
+template <bool F, typename T> inline void gamma_block(const Gamma<T>& g, long r, long m) {
+    const V<T> n = load<F>(g.n + r, m), s = load<F>(g.s + r, m);
+    V<T> sg, spn;
+    vsig_softplus<T>(load<F>(g.a + r, m) * n, g.threshold, sg, spn);
+    spn /= n;
+    store<F>(g.h + r, spn + s * (sg - spn), m);
+    if (g.sig) store<F>(g.sig + r, sg, m);
+    if (g.sp) store<F>(g.sp + r, spn, m);
+}
+
+template <typename T> void gamma_step(long R, const Gamma<T>& g) {
+    const long L = Vec<T>::lanes, full = R / L * L;
+    for (long r = 0; r < full; r += L) gamma_block<true>(g, r, L);
+    if (full < R) gamma_block<false>(g, full, R - full);
+}
+
 }  // namespace
 
 #define ARUN_EXPORT(T, SUFFIX)                                                                 \
@@ -328,6 +352,15 @@ template <typename T> int backward_step(Backward<T> b, const T* w_b, T* acc) {
                                 w_b, acc);                                                     \
     }
 
+#define GAMMA_EXPORT(T, SUFFIX)                                                                 \
+    extern "C" int gamma_step_##SUFFIX(long R, const T* a, const T* n, const T* s, T threshold, \
+                                       T* h, T* sig, T* sp) {                                   \
+        gamma_step<T>(R, {a, n, s, threshold, h, sig, sp});                                     \
+        return 0;                                                                              \
+    }
+
+GAMMA_EXPORT(float, f32)
+GAMMA_EXPORT(double, f64)
 ARUN_EXPORT(float, f32)
 ARUN_EXPORT(double, f64)
 
