@@ -65,6 +65,17 @@ class Controller(nn.Module):
         return n.clamp_min(N_MIN), s
 
 
+def _hooked(module: nn.Module) -> bool:
+    """Whether calling ``module`` would run a forward (pre-)hook: its own or a global one."""
+    hooks = torch.nn.modules.module
+    global_hooks = (
+        getattr(hooks, "_global_forward_hooks", None),
+        getattr(hooks, "_global_forward_pre_hooks", None),
+    )
+    own = (module._forward_hooks, module._forward_pre_hooks)
+    return any(bool(h) for h in (*own, *global_hooks))
+
+
 class ARUN(RecurrentNetwork):
     """Elman network of adaptive recurrent units; state = (h (B, N), g (B, N, G)).
 
@@ -139,9 +150,10 @@ class ARUN(RecurrentNetwork):
     def sequence(self, state: State, inp: Tensor, *, trajectories: bool = False) -> Trajectory:
         """The whole sequence as one autograd node with an analytic backward
         (``dynan_models.sequence.arun_sequence``), equal to ``loop`` in values and gradients.
-        A forward hook on the controller (e.g. to record its states for CKA) sees nothing
-        there, so with one registered the sequence runs through ``loop``, which calls it."""
-        if self.controller._forward_hooks or self.controller._forward_pre_hooks:
+        A forward hook on the controller (e.g. to record its states for CKA), or a global module
+        hook (``torch.nn.modules.module.register_module_forward_hook``), sees nothing there, so
+        with one registered the sequence runs through ``loop``, which calls it."""
+        if _hooked(self.controller):
             return self.loop(state, inp, trajectories=trajectories)
         hidden, g, ctrl, raw = arun_sequence(
             inp, state[0], state[1], self.recurrent_weight, self.controller, N_MIN,

@@ -113,6 +113,29 @@ def test_arun_controller_hook_sees_every_step():
     np.testing.assert_allclose(reps["net.controller[call=5]"], traj[:, 5].reshape(5, 12))
 
 
+def test_arun_runs_its_loop_under_a_global_module_hook():
+    # the fused sequence never calls the controller module: a global hook must still see it
+    net = build("arun", input_size=1, hidden_size=4, output_size=2, controller_size=3).double()
+    x = torch.rand(5, 6, 1, dtype=torch.float64)
+    calls = []
+
+    def hook(module, args, output):
+        if module is net.controller:
+            calls.append(output.detach().clone())
+
+    handle = torch.nn.modules.module.register_module_forward_hook(hook)
+    try:
+        with torch.no_grad():
+            hooked = net(x, return_trajectories=True)
+    finally:
+        handle.remove()
+    with torch.no_grad():
+        plain = net(x, return_trajectories=True)
+    assert len(calls) == 6
+    torch.testing.assert_close(torch.stack(calls, 1), plain.controller, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(hooked.hidden, plain.hidden, rtol=1e-12, atol=1e-14)
+
+
 def lambda_model(net):
     class Wrap(nn.Module):
         def __init__(self):
