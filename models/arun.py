@@ -89,6 +89,8 @@ class ARUN(RecurrentNetwork):
     (torch.Size([2, 5, 8]), torch.Size([2, 5, 8, 4]))
     """
 
+    ARGUMENTS = ("controller_size",)
+
     def __init__(
         self,
         input_size: int,
@@ -110,16 +112,6 @@ class ARUN(RecurrentNetwork):
     @property
     def controller_size(self) -> int:
         return self.controller.size
-
-    @property
-    def arguments(self) -> dict:
-        return {
-            "input_size": self.input_size,
-            "hidden_size": self.hidden_size,
-            "output_size": self.output_size,
-            "controller_size": self.controller_size,
-            "output_mode": self.output_mode,
-        }
 
     def initial_state(self, batch: int, *, dtype=None, device=None) -> State:
         dtype = dtype or self.recurrent_weight.dtype

@@ -78,11 +78,18 @@ class RecurrentNetwork(nn.Module):
         self.architecture = ""  # set by each subclass to its registry name
         self.readout = nn.Linear(hidden_size, output_size)
 
-    # -- to be provided by subclasses -------------------------------------------------------
+    #: keyword arguments of a subclass's constructor beyond the sizes and ``output_mode``, each
+    #: read back from the attribute of the same name
+    ARGUMENTS: ClassVar[tuple[str, ...]] = ()
+
     @property
     def arguments(self) -> dict:
         """Every constructor argument, JSON-serialisable (stored in checkpoints)."""
-        raise NotImplementedError
+        sizes = {"input_size": self.input_size, "hidden_size": self.hidden_size}
+        own = {name: getattr(self, name) for name in self.ARGUMENTS}
+        return {**sizes, "output_size": self.output_size, **own, "output_mode": self.output_mode}
+
+    # -- to be provided by subclasses -------------------------------------------------------
 
     def initial_state(self, batch: int, *, dtype=None, device=None) -> State:
         raise NotImplementedError

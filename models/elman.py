@@ -59,6 +59,8 @@ class ElmanRNN(RecurrentNetwork):
         "gamma-heterogeneous",
     )
 
+    ARGUMENTS = ("variant",)
+
     def __init__(
         self,
         input_size: int,
@@ -86,16 +88,6 @@ class ElmanRNN(RecurrentNetwork):
         nn.init.kaiming_normal_(self.input_weight)
         henaff_orthogonal_(self.recurrent_weight)
         nn.init.zeros_(self.bias)
-
-    @property
-    def arguments(self) -> dict:
-        return {
-            "input_size": self.input_size,
-            "hidden_size": self.hidden_size,
-            "output_size": self.output_size,
-            "variant": self.variant,
-            "output_mode": self.output_mode,
-        }
 
     def initial_state(self, batch: int, *, dtype=None, device=None) -> State:
         dtype = dtype or self.recurrent_weight.dtype

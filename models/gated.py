@@ -52,15 +52,6 @@ class _GatedNet(RecurrentNetwork):
         super().__init__(input_size, hidden_size, output_size, output_mode)
         self.rnn = self.module_type(input_size, hidden_size, batch_first=True)
 
-    @property
-    def arguments(self) -> dict:
-        return {
-            "input_size": self.input_size,
-            "hidden_size": self.hidden_size,
-            "output_size": self.output_size,
-            "output_mode": self.output_mode,
-        }
-
     def input_projection(self, x: Tensor, drive: Tensor | None = None) -> Tensor:
         inp = x @ self.rnn.weight_ih_l0.T + self.rnn.bias_ih_l0
         if drive is None:

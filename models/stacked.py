@@ -56,6 +56,7 @@ class StackedNet(_GatedNet):
 
     name: ClassVar[str] = ""
     MODULE_OPTIONS: ClassVar[tuple[str, ...]] = ()
+    ARGUMENTS = ("num_layers",)
 
     def __init__(
         self,
@@ -78,16 +79,6 @@ class StackedNet(_GatedNet):
         self.rnn = self.module_type(
             input_size, hidden_size, num_layers=num_layers, batch_first=True, **module_options
         )
-
-    @property
-    def arguments(self) -> dict:
-        return {
-            "input_size": self.input_size,
-            "hidden_size": self.hidden_size,
-            "output_size": self.output_size,
-            "num_layers": self.num_layers,
-            "output_mode": self.output_mode,
-        }
 
     def initial_state(self, batch: int, *, dtype=None, device=None) -> State:
         dtype = dtype or self.rnn.weight_hh_l0.dtype
@@ -153,6 +144,7 @@ class StackedRNN(StackedNet):
     module_type = nn.RNN
     name = "stacked-rnn"
     MODULE_OPTIONS = ("nonlinearity",)
+    ARGUMENTS = ("num_layers", "nonlinearity")
 
     def __init__(
         self,
@@ -175,10 +167,6 @@ class StackedRNN(StackedNet):
             nonlinearity=nonlinearity,
         )
         self.nonlinearity = nonlinearity
-
-    @property
-    def arguments(self) -> dict:
-        return {**super().arguments, "nonlinearity": self.nonlinearity}
 
     def layer(self, state: tuple[Tensor, ...], inp: Tensor, w_hh: Tensor, b_hh: Tensor) -> State:
         a = inp + state[0] @ w_hh.T + b_hh
