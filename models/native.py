@@ -11,7 +11,8 @@ PyTorch steps where they are not available.
 
 Building: the first process that needs it runs the system's C++ compiler (``$CXX``, else
 ``c++``/``g++``/``clang++``; ~1 s) with ``-O3 -march=native`` into a cache folder,
-``$DYNAN_CACHE_DIR`` or ``$XDG_CACHE_HOME/dynan`` or ``~/.cache/dynan``, under a name that hashes
+``$DYNAN_CACHE_DIR`` or ``$XDG_CACHE_HOME/dynan`` or ``~/.cache/dynan`` (a per-user folder of
+the temporary directory when none can be written), under a name that hashes
 the source, the flags, the compiler and this CPU's feature flags (so a shared home on a cluster
 of different CPUs never loads a library built for another); written to a temporary name and
 renamed, so concurrent processes never load a half-written file. Nothing is downloaded, and a
@@ -58,6 +59,19 @@ def cache_dir() -> Path:
     return Path(base) / "dynan" / "kernels"
 
 
+def _writable_folder() -> Path:
+    """cache_dir(), or a per-user folder under the temporary directory when that cannot be made
+    (a read-only or missing home)."""
+    for folder in (cache_dir(), Path(tempfile.gettempdir()) / f"dynan-{os.getuid()}" / "kernels"):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            if os.access(folder, os.W_OK):
+                return folder
+        except OSError:
+            continue
+    raise OSError(f"no writable folder for the compiled steps ({cache_dir()} or the temp dir)")
+
+
 def _compiler() -> str | None:
     for name in (os.environ.get("CXX"), "c++", "g++", "clang++"):
         if name and shutil.which(name):
@@ -77,29 +91,33 @@ def _cpu_features() -> str:
 
 
 def _build(compiler: str) -> Path:
-    """Compile SOURCE unless a library for this source, compiler and CPU is cached."""
+    """Compile SOURCE unless a library for this source, compiler and CPU is cached. Tries
+    ``-march=native`` first, then without it (a compiler that does not know this CPU)."""
     digest = hashlib.sha256(SOURCE.read_bytes())
     stat = Path(compiler).stat()
     for part in (*FLAGS, compiler, str(stat.st_size), str(stat.st_mtime_ns), _cpu_features()):
         digest.update(part.encode())
-    folder = cache_dir()
+    folder = _writable_folder()
     target = folder / f"steps-{digest.hexdigest()[:16]}.so"
     if target.exists():
         return target
-    folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=folder)
     os.close(fd)
     try:
-        done = subprocess.run(
-            [compiler, *FLAGS, "-o", tmp, str(SOURCE)], capture_output=True, text=True, timeout=300
-        )
-        if done.returncode:
-            raise OSError(f"{Path(compiler).name} failed: {done.stderr.strip()[-500:]}")
-        os.replace(tmp, target)
+        for flags in (FLAGS, tuple(f for f in FLAGS if f != "-march=native")):
+            done = subprocess.run(
+                [compiler, *flags, "-o", tmp, str(SOURCE)],
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            if done.returncode == 0:
+                os.replace(tmp, target)
+                return target
+        raise OSError(f"{Path(compiler).name} failed: {done.stderr.strip()[-500:]}")
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return target
 
 
 @functools.cache

@@ -76,3 +76,26 @@ def test_used_only_for_cpu_tensors_of_float_types_and_supported_sizes():
     assert native.arun_kernel(cpu.to(torch.float16), 4) is None
     assert native.arun_kernel(torch.empty(2, device="meta"), 4) is None
     assert native.arun_kernel(cpu.double(), 4).lanes == 4
+
+
+def test_builds_without_march_native_where_the_compiler_refuses_it(tmp_path):
+    compiler = shutil.which("g++") or shutil.which("c++")
+    assert compiler, "no C++ compiler on this machine"
+    wrapper = tmp_path / "picky-c++"
+    wrapper.write_text(
+        f'#!/bin/sh\ncase "$*" in *-march=native*) echo "unknown CPU" >&2; exit 1;; esac\n'
+        f'exec {compiler} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    compiled = _probe(tmp_path / "native")
+    picky = _probe(tmp_path / "portable", CXX=str(wrapper))
+    assert picky[0], picky[1]
+    assert abs(picky[2] - compiled[2]) <= 1e-12 * max(1.0, abs(compiled[2]))
+
+
+def test_an_unwritable_cache_folder_falls_back_to_the_temporary_directory(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    available, reason, _ = _probe(tmp_path, DYNAN_CACHE_DIR=str(blocker))
+    assert available, reason
+    assert f"dynan-{os.getuid()}" in reason
