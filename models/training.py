@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from dynan_models.base import RecurrentNetwork
 from dynan_models.checkpoint import save_checkpoint
 from dynan_models.evaluation import accuracy, evaluate, evaluate_all, loss_fn
-from dynan_models.registry import build
+from dynan_models.registry import ARCHITECTURES, build
 from dynan_models.tasks import SequenceTask, load_task
 
 __all__ = ["TrainConfig", "TrainResult", "build_for_task", "keep_freed_memory", "train"]
@@ -62,7 +62,9 @@ class TrainConfig:
     task: dict
     out: str
     hidden_size: int = 64
-    controller_size: int = 50
+    controller_size: int = 50  # ARUN
+    num_layers: int = 2  # stacked-rnn, stacked-gru, stacked-lstm
+    nonlinearity: str = "tanh"  # stacked-rnn
     epochs: int = 40
     batch_size: int = 64
     lr: float = 1e-3
@@ -75,6 +77,8 @@ class TrainConfig:
         checks = {
             "hidden_size": self.hidden_size >= 1,
             "controller_size": self.controller_size >= 1,
+            "num_layers": self.num_layers >= 1,
+            "nonlinearity": self.nonlinearity in ("tanh", "relu"),
             "epochs": self.epochs >= 0,
             "batch_size": self.batch_size >= 1,
             "lr": self.lr > 0,
@@ -109,12 +113,28 @@ class TrainConfig:
             if key in self.task
         ]
         parts[5:5] = [word for option in task_options for word in option]
-        if self.architecture == "arun":
-            parts[parts.index("--epochs") : parts.index("--epochs")] = [
-                "--controller-size",
-                str(self.controller_size),
-            ]
+        at = parts.index("--epochs")
+        parts[at:at] = [
+            word
+            for key, value in self.architecture_options().items()
+            for word in (f"--{key.replace('_', '-')}", str(value))
+        ]
         return shlex.join(parts)
+
+    def architecture_options(self) -> dict:
+        """The settings that the architecture's constructor takes (``ARGUMENTS`` of its class):
+        controller_size for ARUN, num_layers (and nonlinearity) for the stacked networks."""
+        names = (
+            ARCHITECTURES[self.architecture].ARGUMENTS
+            if self.architecture in ARCHITECTURES
+            else ()
+        )
+        options = {
+            "controller_size": self.controller_size,
+            "num_layers": self.num_layers,
+            "nonlinearity": self.nonlinearity,
+        }
+        return {key: value for key, value in options.items() if key in names}
 
 
 @dataclass
@@ -135,9 +155,7 @@ def build_for_task(cfg: TrainConfig, task: SequenceTask) -> RecurrentNetwork:
         "output_size": task.output_size,
         "output_mode": task.output_mode,
     }
-    if cfg.architecture == "arun":
-        kwargs["controller_size"] = cfg.controller_size
-    return build(cfg.architecture, **kwargs)
+    return build(cfg.architecture, **kwargs, **cfg.architecture_options())
 
 
 def train(

@@ -28,6 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         )
     parser.add_argument("--hidden-size", type=int, default=64)
     parser.add_argument("--controller-size", type=int, default=50, help="ARUN controller units")
+    parser.add_argument(
+        "--num-layers", type=int, default=2, help="stacked-rnn/gru/lstm: layers (default 2)"
+    )
+    parser.add_argument(
+        "--nonlinearity", choices=("tanh", "relu"), default="tanh", help="stacked-rnn's activation"
+    )
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3)
@@ -89,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
         out=args.out,
         hidden_size=model.hidden_size if model is not None else args.hidden_size,
         controller_size=getattr(model, "controller_size", args.controller_size),
+        num_layers=getattr(model, "num_layers", args.num_layers),
+        nonlinearity=getattr(model, "nonlinearity", args.nonlinearity),
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,

@@ -100,3 +100,27 @@ def test_mnist_subset_options_reach_the_command_line():
     words = cfg.command().split()
     assert words[words.index("--downsample") + 1] == "2"
     assert words[words.index("--train-size") + 1] == "100"
+
+
+def test_stacked_depth_and_activation_reach_the_network_and_the_command(tmp_path, capsys):
+    out = str(tmp_path / "s.safetensors")
+    args = ["train", "stacked-rnn", "--num-layers", "3", "--nonlinearity", "relu"]
+    args += ["--hidden-size", "6", "--epochs", "1", "--quiet", "--out", out]
+    assert main(args) == 0
+    net = dynan.load(out)
+    assert (net.num_layers, net.nonlinearity) == (3, "relu")
+    assert net.rnn.num_layers == 3 and net.rnn.nonlinearity == "relu"
+    words = net.checkpoint.training["command"].split()
+    assert words[words.index("--num-layers") + 1] == "3"
+    assert words[words.index("--nonlinearity") + 1] == "relu"
+    assert "--controller-size" not in words
+    # only the settings an architecture takes are recorded
+    arun = TrainConfig(architecture="arun", task=TASK, out="a.safetensors", controller_size=7)
+    assert arun.architecture_options() == {"controller_size": 7}
+    assert "--num-layers" not in arun.command()
+    gru = TrainConfig(architecture="stacked-gru", task=TASK, out="g.safetensors", num_layers=4)
+    assert gru.architecture_options() == {"num_layers": 4}
+    with pytest.raises(ValueError, match="nonlinearity='sigmoid'"):
+        TrainConfig(
+            architecture="stacked-rnn", task=TASK, out="x.safetensors", nonlinearity="sigmoid"
+        )
