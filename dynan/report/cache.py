@@ -36,7 +36,8 @@ R = TypeVar("R", bound=Result)
 
 @cache
 def _source_hash() -> str:
-    """SHA-256 of every Python source file of the ``dynan`` and ``dynan_models`` packages.
+    """SHA-256 of every source file of the ``dynan`` and ``dynan_models`` packages: the Python
+    modules and the C++ of the compiled steps (``dynan_models.native``).
 
     An analysis result depends on code far from the module defining its class (a fit's search,
     the network's step), so any change to either package invalidates every cached result.
@@ -45,7 +46,8 @@ def _source_hash() -> str:
     digest = hashlib.sha256()
     dynan_root = Path(__file__).resolve().parents[1]  # not `import dynan`: no import circle
     for root in (dynan_root, Path(inspect.getfile(dynan_models)).parent):
-        for path in sorted(root.rglob("*.py")):
+        sources = (p for p in root.rglob("*") if p.suffix in (".py", ".cpp"))
+        for path in sorted(sources):
             digest.update(path.relative_to(root.parent).as_posix().encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()

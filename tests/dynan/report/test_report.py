@@ -169,6 +169,23 @@ def test_cache_key_depends_on_checkpoint_analysis_and_parameters(tmp_path):
         store.key("lyapunov", [], {}, _Answer)
 
 
+@pytest.mark.parametrize("changed", ["steps.cpp", "sequence.py", "spectrum.py"])
+def test_cache_key_covers_every_source_the_results_depend_on(changed, monkeypatch):
+    # the compiled steps' C++ as well as the Python of both packages
+    from pathlib import Path
+
+    from dynan.report import cache
+
+    before = cache._source_hash.__wrapped__()
+    read = Path.read_bytes
+
+    def edited(path):
+        return read(path) + (b"// edit" if path.name == changed else b"")
+
+    monkeypatch.setattr(Path, "read_bytes", edited)
+    assert cache._source_hash.__wrapped__() != before
+
+
 def test_cache_stores_result_json_and_recovers_from_corrupt_file(tmp_path):
     store = AnalysisCache(tmp_path)
     calls = []
