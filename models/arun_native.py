@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from dynan_models.native import Kernels, addresses
+from dynan_models.native import Kernels, addresses, parts, run_parts, torch_on_one_thread
 
 __all__ = ["blocked", "native_backward", "native_forward", "unblocked"]
 
@@ -35,11 +35,6 @@ def blocked(x: Tensor, lanes: int) -> Tensor:
 def unblocked(x: Tensor, rows: int) -> Tensor:
     """(…, ⌈R/lanes⌉, G, lanes) → (…, G, R): the inverse of :func:`blocked`."""
     return x.transpose(-3, -2).flatten(-2)[..., :rows]
-
-
-def _check(code: int) -> None:
-    if code:
-        raise RuntimeError("the compiled ARUN step refused its controller size")
 
 
 def native_forward(kernel: Kernels, inp, h, q, weight, w_q, b_q, u2, n_min, threshold, keep):
@@ -72,13 +67,18 @@ def native_forward(kernel: Kernels, inp, h, q, weight, w_q, b_q, u2, n_min, thre
     h_at, raw_at, sig_at, sp_at = map(addresses, (hs, raw, sig, sp))
     u_p = u_p.contiguous()
     weights = (w_p.data_ptr(), b_p.data_ptr(), u_p.data_ptr(), w_r.data_ptr(), b_r.data_ptr())
-    for t, inp_t in enumerate(inp.unbind(1)):
-        a = torch.addmm(inp_t, h, w_t, out=pre[t]) if keep else torch.addmm(inp_t, h, w_t)
-        _check(kernel.forward(
-            rows, controller, a.data_ptr(), q_in(t), q_out(t), *weights, n_min, threshold,
-            h_at(t), raw_at(t), sig_at(t), sp_at(t),
-        ))  # fmt: skip
-        h = hs[t]
+    pieces = parts(rows, kernel.lanes)
+    with torch_on_one_thread(pieces):
+        for t, inp_t in enumerate(inp.unbind(1)):
+            a = torch.addmm(inp_t, h, w_t, out=pre[t]) if keep else torch.addmm(inp_t, h, w_t)
+            given = (
+                a.data_ptr(), q_in(t), q_out(t), *weights, n_min, threshold,
+                h_at(t), raw_at(t), sig_at(t), sp_at(t),
+            )  # fmt: skip
+            run_parts(
+                lambda i, r0, r1, g=given: kernel.forward(rows, controller, r0, r1, *g), pieces
+            )
+            h = hs[t]
     if keep:
         return hs, unblocked(qs[steps], rows), (pre, qs, raw, sig, sp)
     return hs, unblocked(pair[steps % 2], rows), None
@@ -98,7 +98,9 @@ def native_backward(kernel: Kernels, grad_h, grad_gs, grad_raw, saved, n_min):
     u = u.contiguous()
     x_g = qs.new_zeros(qs.shape[1:])  # ∂L/∂p_{t+1}, then ∂L/∂p_t (blocked)
     width = controller + 2
-    acc = qs.new_zeros(width * width * kernel.lanes)
+    pieces = parts(rows, kernel.lanes)
+    acc = qs.new_zeros(len(pieces), width * width * kernel.lanes)  # one per part (thread)
+    acc_at = addresses(acc)
     grad_a = torch.empty_like(pre)
     carry = torch.zeros_like(h0)
     grad_gs = grad_gs.contiguous() if grad_gs is not None else None
@@ -107,14 +109,20 @@ def native_backward(kernel: Kernels, grad_h, grad_gs, grad_raw, saved, n_min):
         addresses, (pre, raw, sig, sp, qs, grad_gs, grad_raw, grad_a)
     )
     fixed = (x_g.data_ptr(),)
-    for t in range(steps - 1, -1, -1):
-        total = carry if grad_h is None else grad_h[:, t] + carry  # ∂L/∂h_t, contiguous
-        _check(kernel.backward(
-            rows, controller, total.data_ptr(), pre_at(t),
-            pre_at(t + 1) if t + 1 < steps else None, raw_at(t), sig_at(t), sp_at(t),
-            q_at(t + 1), *fixed, gg_at(t), gr_at(t), w_b.data_ptr(), u.data_ptr(), n_min,
-            ga_at(t), acc.data_ptr(),
-        ))  # fmt: skip
-        carry = grad_a[t] @ weight
+    with torch_on_one_thread(pieces):
+        for t in range(steps - 1, -1, -1):
+            total = carry if grad_h is None else grad_h[:, t] + carry  # ∂L/∂h_t, contiguous
+            given = (
+                total.data_ptr(), pre_at(t), pre_at(t + 1) if t + 1 < steps else None, raw_at(t),
+                sig_at(t), sp_at(t), q_at(t + 1), *fixed, gg_at(t), gr_at(t), w_b.data_ptr(),
+                u.data_ptr(), n_min, ga_at(t),
+            )  # fmt: skip
+            run_parts(
+                lambda i, r0, r1, g=given: kernel.backward(
+                    rows, controller, r0, r1, *g, acc_at(i)
+                ),
+                pieces,
+            )
+            carry = grad_a[t] @ weight
     first = unblocked(x_g, rows)
-    return grad_a, carry, first, acc.view(width, width, kernel.lanes).sum(-1)
+    return grad_a, carry, first, acc.view(-1, width, width, kernel.lanes).sum((0, -1))

@@ -9,6 +9,14 @@ Elman γ networks (σ and softplus from one exponential, 5 PyTorch operations a 
 ``dynan_models.sequence`` calls them between PyTorch's own products W h, and falls back to its
 PyTorch steps where they are not available.
 
+Threads: with ``torch.get_num_threads()`` > 1, an ARUN step's neurons are split into that many
+vector-aligned parts (:func:`parts`, at least MIN_VECTORS vectors each) that a pool of threads
+runs at once (ctypes releases the GIL), while PyTorch's own operations of the loop run on one
+thread (:func:`torch_on_one_thread`: its idle OpenMP threads spin-wait and would take the
+pool's cores). Measured once on 2 cores (one optimiser step, B = 100, T = 196): N = 400,
+G = 50: 4.2 s on one thread, 2.0 s on two (PyTorch step: 4.3 s and 2.6 s). The γ step runs on
+the calling thread: there W h, PyTorch's threaded product, is most of the work.
+
 Building: the first process that needs it runs the system's C++ compiler (``$CXX``, else
 ``c++``/``g++``/``clang++``; ~1 s) with ``-O3 -march=native`` into a cache folder,
 ``$DYNAN_CACHE_DIR`` or ``$XDG_CACHE_HOME/dynan`` or ``~/.cache/dynan`` (a per-user folder of
@@ -33,17 +41,28 @@ import contextlib
 import ctypes
 import functools
 import hashlib
+import itertools
 import os
 import platform
 import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
 
-__all__ = ["Kernels", "addresses", "arun_kernel", "kernels", "pytorch_step", "status"]
+__all__ = [
+    "Kernels",
+    "addresses",
+    "arun_kernel",
+    "kernels",
+    "parts",
+    "pytorch_step",
+    "run_parts",
+    "status",
+]
 
 SOURCE = Path(__file__).with_name("kernels") / "steps.cpp"
 FLAGS = ("-O3", "-march=native", "-std=gnu++17", "-fPIC", "-shared", "-fno-math-errno")
@@ -145,17 +164,19 @@ class Kernels:
     """The entry points of the library for one dtype, with their C signatures.
 
     Every pointer is the address of a contiguous buffer (see ``steps.cpp``); ``None`` is a
-    null pointer (an optional output or input). The functions return 0, or 1 if G is out of
-    range (the caller checks ``max_controller`` first).
+    null pointer (an optional output or input). The ARUN steps take the part r0 … r1 − 1 of
+    the R = B·N neurons (r0 a multiple of ``lanes``; threads share a step by parts). The
+    functions return 0, or 1 for a G or a part out of range (the caller checks
+    ``max_controller`` first), 2 if memory runs out.
     """
 
     def __init__(self, lib: ctypes.CDLL, dtype: torch.dtype):
         suffix, real = _SUFFIX[dtype]
         ptr, size = ctypes.c_void_p, ctypes.c_long
         self.forward = getattr(lib, f"arun_forward_step_{suffix}")
-        self.forward.argtypes = [size, size] + [ptr] * 8 + [real, real] + [ptr] * 4
+        self.forward.argtypes = [size] * 4 + [ptr] * 8 + [real, real] + [ptr] * 4
         self.backward = getattr(lib, f"arun_backward_step_{suffix}")
-        self.backward.argtypes = [size, size] + [ptr] * 12 + [real] + [ptr] * 2
+        self.backward.argtypes = [size] * 4 + [ptr] * 12 + [real] + [ptr] * 2
         self.gamma = getattr(lib, f"gamma_step_{suffix}")
         self.gamma.argtypes = [size] + [ptr] * 3 + [real] + [ptr] * 3
         self.forward.restype = self.backward.restype = self.gamma.restype = ctypes.c_int
@@ -177,6 +198,57 @@ def addresses(t: torch.Tensor | None) -> Callable[[int], int | None]:
         return lambda i: None
     base, step = t.data_ptr(), t.stride(0) * t.element_size()
     return lambda i, _keep=t: base + i * step
+
+
+#: the fewest vectors of neurons worth a thread of their own (a part of a step)
+MIN_VECTORS = 64
+_POOL: dict[str, object] = {}  # {"pid": the process that made it, "pool": ThreadPoolExecutor}
+
+
+def parts(rows: int, lanes: int) -> list[tuple[int, int]]:
+    """The neurons 0 … rows − 1 in vector-aligned parts (r0, r1), one per torch thread
+    (``torch.get_num_threads()``), each at least MIN_VECTORS vectors; one part on one thread."""
+    vectors = -(-rows // lanes)
+    count = max(1, min(torch.get_num_threads(), vectors // MIN_VECTORS))
+    bounds = [min(rows, round(i * vectors / count) * lanes) for i in range(count + 1)]
+    return list(itertools.pairwise(bounds))
+
+
+def run_parts(call: Callable[[int, int, int], int], pieces: list[tuple[int, int]]) -> None:
+    """``call(i, r0, r1)`` for every part i: the first on this thread, the others at the same
+    time on a pool of threads (a ctypes call releases the GIL). Raises on a non-zero return.
+
+    The pool is made once per process (a forked child makes its own: a parent's threads do not
+    survive a fork) and grows to the largest number of parts asked for.
+    """
+    if len(pieces) == 1:
+        codes = [call(0, *pieces[0])]
+    else:
+        pool = _POOL.get("pool")
+        if _POOL.get("pid") != os.getpid() or pool._max_workers < len(pieces) - 1:
+            pool = ThreadPoolExecutor(len(pieces) - 1, thread_name_prefix="dynan-step")
+            _POOL.update(pid=os.getpid(), pool=pool)
+        futures = [pool.submit(call, i, *piece) for i, piece in enumerate(pieces) if i]
+        codes = [call(0, *pieces[0]), *(f.result() for f in futures)]
+    for code in codes:
+        if code:
+            reason = "a controller size or part out of range" if code == 1 else "no memory"
+            raise RuntimeError(f"the compiled step failed: {reason}")
+
+
+@contextlib.contextmanager
+def torch_on_one_thread(pieces: list[tuple[int, int]]) -> Iterator[None]:
+    """While the parts of a step run on the pool, PyTorch's own operations (W h) on one thread:
+    its idle OpenMP threads spin-wait for work and would take the cores from the pool's."""
+    threads = torch.get_num_threads()
+    if len(pieces) == 1 or threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 _OFF: list[bool] = []  # a stack: inside pytorch_step() blocks

@@ -116,6 +116,7 @@ def _gamma_step(inp: Tensor, h0: Tensor, weight: Tensor, n: Tensor, s: Tensor, h
     h_at, sig_at, sp_at = map(addresses, (hs, sig, sp))
     n_at, s_at = addresses(n_rows), addresses(s_rows)  # they keep n_rows, s_rows alive
 
+    # one thread: W h, PyTorch's threaded product, is most of an Elman step's work
     def step(t: int, a: Tensor) -> None:
         kernel.gamma(rows, a.data_ptr(), n_at(0), s_at(0), threshold, h_at(t), sig_at(t), sp_at(t))
 

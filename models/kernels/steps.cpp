@@ -200,13 +200,13 @@ template <bool F, typename T> inline void forward_block(const Forward<T>& f, lon
     if (f.sp) store<F>(f.sp + r, spn, m);
 }
 
-template <typename T> int forward_step(Forward<T> f, const T* w_p) {
+template <typename T> int forward_step(Forward<T> f, const T* w_p, long r0, long r1) {
     V<T>* wv = broadcast<T>(w_p, f.G, f.G);
     if (!wv) return 2;
     f.w_p = wv;
-    const long L = Vec<T>::lanes, full = f.R / L * L;
-    for (long r = 0; r < full; r += L) forward_block<true>(f, r, L);
-    if (full < f.R) forward_block<false>(f, full, f.R - full);
+    const long L = Vec<T>::lanes, full = r0 + (r1 - r0) / L * L;
+    for (long r = r0; r < full; r += L) forward_block<true>(f, r, L);
+    if (full < r1) forward_block<false>(f, full, r1 - full);
     std::free(wv);
     return 0;
 }
@@ -284,7 +284,7 @@ template <typename T> void flush(V<T>* accv, long K, const V<T>* Qc, const V<T>*
         }
 }
 
-template <typename T> int backward_step(Backward<T> b, const T* w_b, T* acc) {
+template <typename T> int backward_step(Backward<T> b, const T* w_b, T* acc, long r0, long r1) {
     V<T>* wv = broadcast<T>(w_b, b.G, b.G + 2);
     if (!wv) return 2;
     b.w_b = wv;
@@ -292,11 +292,11 @@ template <typename T> int backward_step(Backward<T> b, const T* w_b, T* acc) {
     V<T>* accv = reinterpret_cast<V<T>*>(acc);  // (G + 2)² vectors, the caller sums the lanes
     const long L = Vec<T>::lanes, K = b.G + 2;
     long slot = 0;
-    for (long r = 0; r < b.R; r += L) {
-        if (r + L <= b.R)
+    for (long r = r0; r < r1; r += L) {
+        if (r + L <= r1)
             backward_block<true>(b, r, L, Qc, Xc, slot);
         else
-            backward_block<false>(b, r, b.R - r, Qc, Xc, slot);
+            backward_block<false>(b, r, r1 - r, Qc, Xc, slot);
         if (++slot == CHUNK) {
             flush<T>(accv, K, Qc, Xc, slot);
             slot = 0;
@@ -330,26 +330,31 @@ template <typename T> void gamma_step(long R, const Gamma<T>& g) {
     if (full < R) gamma_block<false>(g, full, R - full);
 }
 
+// Neurons r0 … r1 − 1 of R: a vector-aligned part, so that threads can share a step.
+inline bool bad_range(long R, long G, long r0, long r1, long lanes) {
+    return G < 1 || G > MAX_G || r0 < 0 || r0 > r1 || r1 > R || r0 % lanes;
+}
+
 }  // namespace
 
 #define ARUN_EXPORT(T, SUFFIX)                                                                 \
     extern "C" int arun_forward_step_##SUFFIX(                                                 \
-        long R, long G, const T* a, const T* q_prev, T* q_out, const T* w_p, const T* b_p,     \
-        const T* u2, const T* w_r, const T* b_r, T n_min, T threshold, T* h, T* raw, T* sig,   \
-        T* sp) {                                                                               \
-        if (G < 1 || G > MAX_G) return 1;                                                      \
+        long R, long G, long r0, long r1, const T* a, const T* q_prev, T* q_out, const T* w_p, \
+        const T* b_p, const T* u2, const T* w_r, const T* b_r, T n_min, T threshold, T* h,     \
+        T* raw, T* sig, T* sp) {                                                               \
+        if (bad_range(R, G, r0, r1, Vec<T>::lanes)) return 1;                                  \
         return forward_step<T>({R, G, a, q_prev, q_out, nullptr, b_p, u2, w_r, b_r, n_min,     \
                                 threshold, h, raw, sig, sp},                                   \
-                               w_p);                                                           \
+                               w_p, r0, r1);                                                   \
     }                                                                                          \
     extern "C" int arun_backward_step_##SUFFIX(                                                \
-        long R, long G, const T* tot, const T* a, const T* a_next, const T* raw, const T* sig, \
-        const T* sp, const T* q, T* xg, const T* grad_g, const T* grad_raw, const T* w_b,      \
-        const T* u, T n_min, T* grad_a, T* acc) {                                              \
-        if (G < 1 || G > MAX_G) return 1;                                                      \
+        long R, long G, long r0, long r1, const T* tot, const T* a, const T* a_next,           \
+        const T* raw, const T* sig, const T* sp, const T* q, T* xg, const T* grad_g,           \
+        const T* grad_raw, const T* w_b, const T* u, T n_min, T* grad_a, T* acc) {             \
+        if (bad_range(R, G, r0, r1, Vec<T>::lanes)) return 1;                                  \
         return backward_step<T>({R, G, tot, a, a_next, raw, sig, sp, q, xg, grad_g, grad_raw,  \
                                  nullptr, u, n_min, grad_a},                                   \
-                                w_b, acc);                                                     \
+                                w_b, acc, r0, r1);                                             \
     }
 
 #define GAMMA_EXPORT(T, SUFFIX)                                                                 \

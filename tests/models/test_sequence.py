@@ -75,16 +75,25 @@ def test_fast_sequence_equals_straightforward_loop_values_and_gradients(arch, st
         assert (raw_n == N_MIN).any() and (raw_n > N_MIN).any()
 
 
-@pytest.fixture(params=["compiled", "pytorch"])
-def step(request):
+@pytest.fixture(params=["compiled", "compiled-in-parts", "pytorch"])
+def step(request, monkeypatch):
     """The whole-sequence loops through the compiled steps of ARUN and the γ activation
-    (dynan_models.native) or their PyTorch steps; the compiled ones must be available wherever a
-    C++ compiler is."""
+    (dynan_models.native) — on one thread, or split into parts that threads run at once — or
+    their PyTorch steps; the compiled ones must be available wherever a C++ compiler is."""
     if request.param == "pytorch":
         with native.pytorch_step():
             yield request.param
+        return
+    assert native.status()[0], native.status()[1]
+    if request.param == "compiled-in-parts":  # every vector of neurons may be a part
+        monkeypatch.setattr(native, "MIN_VECTORS", 1)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(3)
+        try:
+            yield request.param
+        finally:
+            torch.set_num_threads(threads)
     else:
-        assert native.status()[0], native.status()[1]
         yield request.param
 
 
@@ -113,6 +122,19 @@ def test_arun_steps_equal_the_straightforward_loop(step, batch, size, controller
         run = net.sequence(state0, net.input_projection(x, drive), trajectories=True)
     for key in ("hidden", "n", "s", "controller"):
         torch.testing.assert_close(getattr(run, key), ref[key], rtol=1e-10, atol=1e-12, msg=key)
+
+
+def test_parts_of_a_step_are_vector_aligned_and_cover_every_neuron(monkeypatch):
+    monkeypatch.setattr(native, "MIN_VECTORS", 1)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(3)
+        assert native.parts(15, 4) == [(0, 4), (4, 12), (12, 15)]
+        assert native.parts(8, 8) == [(0, 8)]  # one vector: one part
+        torch.set_num_threads(1)
+        assert native.parts(6400, 8) == [(0, 6400)]
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("arch", ["arun", "gamma-heterogeneous", "gamma-homogeneous"])
