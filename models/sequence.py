@@ -86,17 +86,22 @@ def _elman_forward(inp: Tensor, h0: Tensor, weight: Tensor, kind: str, n, s, kee
         sig, sp = torch.empty_like(hs), torch.empty_like(hs)
     h, w_t = h0, weight.T
     threshold = _linear_threshold(inp.dtype)
-    gamma_step = _gamma_step(inp, h0, weight, n, s, hs, sig, sp) if kind == "gamma" else None
+    compiled = None  # the compiled γ step (dynan_models.native), where available
+    if kind == "gamma":
+        compiled = _gamma_step(inp, h0, weight, n, s, threshold, hs, sig, sp)
+    elif kind == "softplus":  # γ with n = 1, s = 0 and F.softplus's threshold 20
+        one = inp.new_ones(())
+        compiled = _gamma_step(inp, h0, weight, one, one * 0, 20.0, hs, None, None)
     for t, inp_t in enumerate(inp.unbind(1)):
         a = torch.addmm(inp_t, h, w_t, out=pre[t]) if keep else torch.addmm(inp_t, h, w_t)
         if kind == "relu":
             h = torch.clamp_min(a, 0, out=hs[t])
+        elif compiled is not None:
+            compiled(t, a)
+            h = hs[t]
         elif kind == "softplus":
             h = hs[t]
             h.copy_(F.softplus(a))
-        elif gamma_step is not None:  # the compiled γ step (dynan_models.native)
-            gamma_step(t, a)
-            h = hs[t]
         else:  # γ = lerp(softplus_n, σ(n a), s)
             z = a * n
             sp_t = torch.div(F.softplus(z, threshold=threshold), n, out=sp[t] if keep else None)
@@ -105,14 +110,15 @@ def _elman_forward(inp: Tensor, h0: Tensor, weight: Tensor, kind: str, n, s, kee
     return hs, pre, sig, sp
 
 
-def _gamma_step(inp: Tensor, h0: Tensor, weight: Tensor, n: Tensor, s: Tensor, hs, sig, sp):
+def _gamma_step(inp, h0, weight, n: Tensor, s: Tensor, threshold: float, hs, sig, sp):
     """``step(t, a)``: the compiled γ activation of step t writing hs[t] (and σ(n a), softplus_n(a)
-    into sig[t], sp[t] when given), or None where the compiled steps are not available."""
+    into sig[t], sp[t] when given; softplus is linear above ``threshold``), or None where the
+    compiled steps are not available."""
     kernel = _kernel_for(inp, 1, h0, weight, n, s)
     if kernel is None:
         return None
     n_rows, s_rows = n.expand(h0.shape).contiguous(), s.expand(h0.shape).contiguous()
-    rows, threshold = h0.numel(), _linear_threshold(inp.dtype)
+    rows = h0.numel()
     h_at, sig_at, sp_at = map(addresses, (hs, sig, sp))
     n_at, s_at = addresses(n_rows), addresses(s_rows)  # they keep n_rows, s_rows alive
 

@@ -137,7 +137,7 @@ def test_parts_of_a_step_are_vector_aligned_and_cover_every_neuron(monkeypatch):
         torch.set_num_threads(threads)
 
 
-@pytest.mark.parametrize("arch", ["arun", "gamma-heterogeneous", "gamma-homogeneous"])
+@pytest.mark.parametrize("arch", ["arun", "gamma-heterogeneous", "gamma-homogeneous", "softplus"])
 def test_compiled_step_equals_pytorch_step_in_float32(arch):
     # training precision: the two steps differ by rounding only (a few float32 ulp)
     torch.manual_seed(5)
