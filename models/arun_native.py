@@ -8,8 +8,10 @@ the PyTorch loop; the controller states q_0 … q_T in the kernel's blocked layo
 (T + 1, ⌈B·N/lanes⌉, G, lanes) (see ``steps.cpp``), which :func:`unblocked` turns back into
 (…, G, B·N).
 
-Cost per step: one (B, N) × (N, N) product each way, and O(B N G²) in the kernel; memory as the
-PyTorch loops (none extra but a (G + 2)² × lanes accumulator).
+Cost per step: one (B, N) × (N, N) product each way, and O(B N G²) in the kernel, split over
+``torch.get_num_threads()`` threads by :func:`dynan_models.native.parts`; memory O(T B N G) for
+the saved states when a gradient is needed (less than the PyTorch loop's: no rows of ones and
+pre-activations among them), plus a (G + 2)² × lanes accumulator per part.
 
 References: Geadah et al. (2024) PLOS Comp. Biol. (REFERENCES.md §1); Werbos (1990), BPTT.
 """
