@@ -18,8 +18,8 @@ import copy
 import torch
 from torch import nn
 
-from dynan.adapters.kernels import check_dtype, rnn_layer
-from dynan.adapters.torch_rnn import RecurrentSystem
+from dynan.adapters.kernels import check_dtype
+from dynan.adapters.torch_rnn import RecurrentSystem, one_layer_system
 from dynan.errors import SystemError_
 
 __all__ = ["CELLS", "TorchCellSystem", "torch_cell_system"]
@@ -92,25 +92,6 @@ torch_rnn_system`): cost per step O(B G N (N + D)) with G = 1, 3, 4 gate blocks;
         )
     check_dtype(dtype)
     cell = copy.deepcopy(cell).to(dtype).requires_grad_(False)
-    size = cell.hidden_size
-    w_hh = cell.weight_hh
-    project, recurrence = rnn_layer(
-        kind,
-        cell.weight_ih,
-        w_hh,
-        cell.bias_ih if cell.bias else None,
-        cell.bias_hh if cell.bias else None,
-        getattr(cell, "nonlinearity", "tanh"),
-    )
-    blocks = {"h": (size,), "c": (size,)} if kind == "lstm" else {"h": (size,)}
-    detail = f", {cell.nonlinearity}" if kind == "rnn" else ""
-    return TorchCellSystem(
-        cell,
-        blocks=blocks,
-        input_dim=cell.input_size,
-        project=project,
-        recurrence=recurrence,
-        default_input=w_hh.new_zeros(cell.input_size),
-        rest=w_hh.new_zeros(len(blocks) * size),
-        name=f"torch {type(cell).__name__} (N={size}{detail})",
-    )
+    biases = (cell.bias_ih, cell.bias_hh) if cell.bias else (None, None)
+    weights = (cell.weight_ih, cell.weight_hh, *biases)
+    return one_layer_system(TorchCellSystem, cell, kind, weights, type(cell).__name__)

@@ -252,25 +252,30 @@ def torch_rnn_system(module: nn.RNNBase, *, dtype: torch.dtype = torch.float64) 
         )
     check_dtype(dtype)
     module = copy.deepcopy(module).to(dtype).requires_grad_(False)
-    size = module.hidden_size
-    w_hh = module.weight_hh_l0
-    project, recurrence = rnn_layer(
-        kind.lower(),
-        module.weight_ih_l0,
-        w_hh,
-        module.bias_ih_l0 if module.bias else None,
-        module.bias_hh_l0 if module.bias else None,
-        getattr(module, "nonlinearity", "tanh"),
-    )
-    blocks = {"h": (size,), "c": (size,)} if kind == "LSTM" else {"h": (size,)}
-    rest = w_hh.new_zeros(len(blocks) * size)
-    return TorchRNNSystem(
+    biases = (module.bias_ih_l0, module.bias_hh_l0) if module.bias else (None, None)
+    weights = (module.weight_ih_l0, module.weight_hh_l0, *biases)
+    return one_layer_system(TorchRNNSystem, module, kind.lower(), weights, kind)
+
+
+def one_layer_system(
+    cls: type[RecurrentSystem], module: nn.Module, kind: str, weights: tuple, label: str
+) -> RecurrentSystem:
+    """The system ``cls`` of one recurrent layer ``module`` (a one-layer nn.RNN/GRU/LSTM or a
+    cell, already copied to its dtype): ``kind`` rnn, gru or lstm; ``weights`` (W_ih, W_hh,
+    b_ih, b_hh), the biases None when the module has none; ``label`` names it."""
+    w_ih, w_hh, b_ih, b_hh = weights
+    size, inputs = w_hh.shape[1], w_ih.shape[1]
+    nonlinearity = getattr(module, "nonlinearity", "tanh")
+    project, recurrence = rnn_layer(kind, w_ih, w_hh, b_ih, b_hh, nonlinearity)
+    blocks = {"h": (size,), "c": (size,)} if kind == "lstm" else {"h": (size,)}
+    detail = f", {nonlinearity}" if kind == "rnn" else ""
+    return cls(
         module,
         blocks=blocks,
-        input_dim=module.input_size,
+        input_dim=inputs,
         project=project,
         recurrence=recurrence,
-        default_input=w_hh.new_zeros(module.input_size),
-        rest=rest,
-        name=f"torch {kind} (N={size}{', ' + module.nonlinearity if kind == 'RNN' else ''})",
+        default_input=w_hh.new_zeros(inputs),
+        rest=w_hh.new_zeros(len(blocks) * size),
+        name=f"torch {label} (N={size}{detail})",
     )
