@@ -51,14 +51,14 @@ def _run(net, fn: str, x, drive, state0):
     return values, grads
 
 
-@pytest.mark.parametrize("arch", FAST)
-def test_fast_sequence_equals_straightforward_loop_values_and_gradients(arch, step):
-    net = _net(arch)
-    gen = torch.Generator().manual_seed(7)
-    x = torch.randn(B, 23, D, generator=gen, dtype=F64)
-    drive = 0.7 * torch.randn(B, 23, N, generator=gen, dtype=F64)
+def _sequence_equals_loop(net, batch: int, steps: int, drive_scale: float, seed: int):
+    """``net.sequence`` against ``net.loop`` from one random start, input and drive: values,
+    trajectories and every gradient in float64. Returns the loop's values and the inputs."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, steps, D, generator=gen, dtype=F64)
+    drive = drive_scale * torch.randn(batch, steps, net.hidden_size, generator=gen, dtype=F64)
     state0 = tuple(
-        0.3 * torch.randn(t.shape, generator=gen, dtype=F64) for t in net.initial_state(B)
+        0.3 * torch.randn(t.shape, generator=gen, dtype=F64) for t in net.initial_state(batch)
     )
     fast, fast_grads = _run(net, "sequence", x, drive, state0)
     ref, ref_grads = _run(net, "loop", x, drive, state0)
@@ -70,6 +70,13 @@ def test_fast_sequence_equals_straightforward_loop_values_and_gradients(arch, st
     assert fast_grads.keys() == ref_grads.keys()
     for key, value in ref_grads.items():
         torch.testing.assert_close(fast_grads[key], value, rtol=1e-9, atol=1e-11, msg=key)
+    return ref, (state0, x, drive)
+
+
+@pytest.mark.parametrize("arch", FAST)
+def test_fast_sequence_equals_straightforward_loop_values_and_gradients(arch, step):
+    net = _net(arch)
+    ref, _ = _sequence_equals_loop(net, B, 23, 0.7, seed=7)
     if arch == "arun":  # the clamp of n was active somewhere, and inactive elsewhere
         raw_n = net.controller.readout(ref["controller"])[0]
         assert (raw_n == N_MIN).any() and (raw_n > N_MIN).any()
@@ -106,18 +113,7 @@ ARUN_SIZES = [(3, 5, 4), (2, 7, 13), (1, 3, 1), (2, 10, 50)]
 def test_arun_steps_equal_the_straightforward_loop(step, batch, size, controller):
     # values, trajectories and every gradient (through the trajectories too) in float64
     net = _net("arun", seed=batch + size, size=size, controller=controller)
-    gen = torch.Generator().manual_seed(11)
-    x = torch.randn(batch, 17, D, generator=gen, dtype=F64)
-    drive = 0.5 * torch.randn(batch, 17, size, generator=gen, dtype=F64)
-    state0 = tuple(
-        0.3 * torch.randn(t.shape, generator=gen, dtype=F64) for t in net.initial_state(batch)
-    )
-    fast, fast_grads = _run(net, "sequence", x, drive, state0)
-    ref, ref_grads = _run(net, "loop", x, drive, state0)
-    for key, value in ref.items():
-        torch.testing.assert_close(fast[key], value, rtol=1e-10, atol=1e-12, msg=key)
-    for key, value in ref_grads.items():
-        torch.testing.assert_close(fast_grads[key], value, rtol=1e-9, atol=1e-11, msg=key)
+    ref, (state0, x, drive) = _sequence_equals_loop(net, batch, 17, 0.5, seed=11)
     with torch.no_grad():  # the forward without a gradient keeps the same trajectories
         run = net.sequence(state0, net.input_projection(x, drive), trajectories=True)
     for key in ("hidden", "n", "s", "controller"):
