@@ -81,7 +81,8 @@ def cache_dir() -> Path:
 def _writable_folder() -> Path:
     """cache_dir(), or a per-user folder under the temporary directory when that cannot be made
     (a read-only or missing home)."""
-    for folder in (cache_dir(), Path(tempfile.gettempdir()) / f"dynan-{os.getuid()}" / "kernels"):
+    user = os.getuid() if hasattr(os, "getuid") else os.environ.get("USERNAME", "user")
+    for folder in (cache_dir(), Path(tempfile.gettempdir()) / f"dynan-{user}" / "kernels"):
         try:
             folder.mkdir(parents=True, exist_ok=True)
             if os.access(folder, os.W_OK):
