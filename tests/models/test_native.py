@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from dynan_models import native
@@ -37,26 +38,33 @@ def _probe(tmp_path: Path, **env: str) -> tuple[bool, str, float]:
     return available, reason, total
 
 
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> tuple[Path, tuple[bool, str, float]]:
+    """A fresh cache folder in which one interpreter built the steps, and what it reported."""
+    folder = tmp_path_factory.mktemp("built")
+    return folder, _probe(folder)
+
+
 def test_the_step_is_compiled_wherever_a_compiler_is():
     compilers = [shutil.which(c) for c in ("c++", "g++", "clang++")]
     available, reason = native.status()
     assert available == any(compilers), reason
 
 
-def test_builds_once_into_the_cache_and_reuses_it(tmp_path):
-    available, reason, total = _probe(tmp_path)
+def test_builds_once_into_the_cache_and_reuses_it(built):
+    folder, (available, reason, total) = built
     assert available, reason
-    built = list((tmp_path / "cache" / "kernels").glob("steps-*.so"))
-    assert len(built) == 1 and str(built[0]) in reason
-    stamp = built[0].stat().st_mtime_ns
-    again = _probe(tmp_path)
+    libraries = list((folder / "cache" / "kernels").glob("steps-*.so"))
+    assert len(libraries) == 1 and str(libraries[0]) in reason
+    stamp = libraries[0].stat().st_mtime_ns
+    again = _probe(folder)
     assert again == (True, reason, total)  # the same library, not rebuilt
-    assert built[0].stat().st_mtime_ns == stamp
-    assert list((tmp_path / "cache" / "kernels").iterdir()) == built  # no temporary left
+    assert libraries[0].stat().st_mtime_ns == stamp
+    assert list((folder / "cache" / "kernels").iterdir()) == libraries  # no temporary left
 
 
-def test_switched_off_or_unbuildable_falls_back_to_pytorch(tmp_path):
-    compiled = _probe(tmp_path)
+def test_switched_off_or_unbuildable_falls_back_to_pytorch(built, tmp_path):
+    compiled = built[1]
     off = _probe(tmp_path, DYNAN_NATIVE="0")
     assert not off[0] and "DYNAN_NATIVE=0" in off[1]
     broken = _probe(tmp_path, CXX=shutil.which("false") or "/bin/false")
@@ -78,7 +86,7 @@ def test_used_only_for_cpu_tensors_of_float_types_and_supported_sizes():
     assert native.arun_kernel(cpu.double(), 4).lanes == 4
 
 
-def test_builds_without_march_native_where_the_compiler_refuses_it(tmp_path):
+def test_builds_without_march_native_where_the_compiler_refuses_it(built, tmp_path):
     compiler = shutil.which("g++") or shutil.which("c++")
     assert compiler, "no C++ compiler on this machine"
     wrapper = tmp_path / "picky-c++"
@@ -87,8 +95,8 @@ def test_builds_without_march_native_where_the_compiler_refuses_it(tmp_path):
         f'exec {compiler} "$@"\n'
     )
     wrapper.chmod(0o755)
-    compiled = _probe(tmp_path / "native")
-    picky = _probe(tmp_path / "portable", CXX=str(wrapper))
+    compiled = built[1]
+    picky = _probe(tmp_path, CXX=str(wrapper))
     assert picky[0], picky[1]
     assert abs(picky[2] - compiled[2]) <= 1e-12 * max(1.0, abs(compiled[2]))
 
