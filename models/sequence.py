@@ -53,16 +53,17 @@ from torch.nn import functional as F
 
 from dynan_models.activation import _linear_threshold
 from dynan_models.arun_native import native_backward, native_forward, unblocked
-from dynan_models.native import Kernels, addresses, arun_kernel
+from dynan_models.native import Kernels, addresses, arun_kernel, kernels
 
 __all__ = ["arun_sequence", "elman_sequence"]
 
 
-def _kernel_for(like: Tensor, controller: int, *others: Tensor) -> Kernels | None:
-    """The compiled step (dynan_models.native) when every tensor is on the CPU in one dtype."""
+def _kernel_for(like: Tensor, *others: Tensor, controller: int | None = None) -> Kernels | None:
+    """The compiled steps (dynan_models.native) when every tensor is on the CPU in one dtype
+    (and, for an ARUN, its controller size is one they take)."""
     if any(t.dtype != like.dtype or t.device != like.device for t in others):
         return None
-    return arun_kernel(like, controller)
+    return kernels(like) if controller is None else arun_kernel(like, controller)
 
 
 # -- the derivatives of γ, elementwise over any shape ------------------------------------------
@@ -114,7 +115,7 @@ def _gamma_step(inp, h0, weight, n: Tensor, s: Tensor, threshold: float, hs, sig
     """``step(t, a)``: the compiled γ activation of step t writing hs[t] (and σ(n a), softplus_n(a)
     into sig[t], sp[t] when given; softplus is linear above ``threshold``), or None where the
     compiled steps are not available."""
-    kernel = _kernel_for(inp, 1, h0, weight, n, s)
+    kernel = _kernel_for(inp, h0, weight, n, s)
     if kernel is None:
         return None
     n_rows, s_rows = n.expand(h0.shape).contiguous(), s.expand(h0.shape).contiguous()
@@ -214,13 +215,13 @@ def _arun_forward(inp, h0, g0, weight, u, w_g, b_g, w_ns, b_ns, n_min, keep: boo
     w_q, b_q = 2 * w_cat, b_cat - w_cat.sum(1, keepdim=True)  # the same map on q = (g + 1)/2
     g = g0.reshape(rows, controller).T
     threshold = _linear_threshold(inp.dtype)
-    kernel = _kernel_for(inp, controller, h0, g0, weight, w_q)
+    kernel = _kernel_for(inp, h0, g0, weight, w_q, controller=controller)
     if kernel is not None:
         q0 = torch.add(g, 1).mul_(0.5)
         hs, q, saved = native_forward(
             kernel, inp, h0, q0, weight, w_q, b_q, u2, n_min, threshold, keep
         )
-        return hs.transpose(0, 1), q, saved
+        return hs.transpose(0, 1), q, saved, kernel
     sig = sp = None
     if keep:
         # slot t: [q_{t−1}; 1; a_t] — the backward's one product per step with this block
@@ -250,14 +251,15 @@ def _arun_forward(inp, h0, g0, weight, u, w_g, b_g, w_ns, b_ns, n_min, keep: boo
             raw_all[t] = raw
     hs = hs.transpose(0, 1)
     if not keep:
-        return hs, q, None
-    return hs, q, (pre_all, qs, raw_all, sig, sp)
+        return hs, q, None, None
+    return hs, q, (pre_all, qs, raw_all, sig, sp), None
 
 
-def _states(qs: Tensor, controller: int, rows: int) -> Tensor:
-    """q_1 … q_T (T, G, B·N) from the saved states of either loop (PyTorch's blocks
-    (T + 1, G + 2, B·N), or the compiled step's blocked layout (T + 1, ⌈B·N/lanes⌉, G, lanes))."""
-    return unblocked(qs[1:], rows) if qs.dim() == 4 else qs[1:, :controller]
+def _states(qs: Tensor, kernel: Kernels | None, controller: int, rows: int) -> Tensor:
+    """q_1 … q_T (T, G, B·N) from the saved states of the loop that ran: PyTorch's blocks
+    (T + 1, G + 2, B·N), or (``kernel`` given) the compiled step's blocked layout
+    (T + 1, ⌈B·N/lanes⌉, G, lanes)."""
+    return qs[1:, :controller] if kernel is None else unblocked(qs[1:], rows)
 
 
 def _arun_backward_loop(grad_h, grad_gs, grad_raw, saved, n_min):
@@ -305,17 +307,19 @@ def _arun_backward_loop(grad_h, grad_gs, grad_raw, saved, n_min):
 class _ARUNSequence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, inp, h0, g0, weight, u, w_g, b_g, w_ns, b_ns, n_min, keep):
-        hs, q, (pre, qs, raw, sig, sp) = _arun_forward(
+        hs, q, (pre, qs, raw, sig, sp), kernel = _arun_forward(
             inp, h0, g0, weight, u, w_g, b_g, w_ns, b_ns, n_min, keep=True
         )
         controller = g0.shape[-1]
         ctx.n_min = n_min
+        ctx.kernel = kernel  # the backward runs the loop whose states were saved
         ctx.set_materialize_grads(False)
         ctx.save_for_backward(h0, g0, weight, u, w_g, w_ns, hs, pre, qs, raw, sig, sp)
         g_last = q.mul(2).sub_(1)
         if not keep:
             return hs, g_last
-        return hs, g_last, _states(qs, controller, inp.shape[0] * inp.shape[2]).mul(2).sub_(1), raw
+        states = _states(qs, kernel, controller, inp.shape[0] * inp.shape[2])
+        return hs, g_last, states.mul(2).sub_(1), raw
 
     @staticmethod
     @once_differentiable
@@ -328,7 +332,7 @@ class _ARUNSequence(torch.autograd.Function):
             grad_gs = grad_gs.clone() if grad_gs is not None else qs.new_zeros(shape)
             grad_gs[-1] += grad_last
         saved = (h0, weight, u, w_g, w_ns, pre, qs, raw, sig, sp)
-        kernel = _kernel_for(pre, controller, h0, g0, weight, w_g, w_ns)
+        kernel = ctx.kernel
         loop = _arun_backward_loop if kernel is None else partial(native_backward, kernel)
         grad_a, carry_h, first, acc = loop(grad_h, grad_gs, grad_raw, saved, ctx.n_min)
         # first = ∂L/∂p_0 multiplies g_0 and a_0; Σ_t g_t xᵀ with g = 2q − 1: 2 Σ q xᵀ − 1 (Σ x)ᵀ
@@ -387,10 +391,11 @@ def arun_sequence(
             gs, raw = out[2:]
     else:
         with torch.no_grad():
-            hs, q, saved = _arun_forward(*params, n_min, keep=keep)
+            hs, q, saved, kernel = _arun_forward(*params, n_min, keep=keep)
         g_last = q.mul(2).sub_(1)
         if keep:
-            gs, raw = _states(saved[1], g0.shape[-1], batch * size).mul(2).sub_(1), saved[2]
+            gs = _states(saved[1], kernel, g0.shape[-1], batch * size).mul(2).sub_(1)
+            raw = saved[2]
     final = g_last.T.reshape(batch, size, -1)
     if not keep:
         return hs, final, None, None

@@ -122,6 +122,32 @@ def test_arun_steps_equal_the_straightforward_loop(step, batch, size, controller
         torch.testing.assert_close(getattr(run, key), ref[key], rtol=1e-10, atol=1e-12, msg=key)
 
 
+@pytest.mark.parametrize("switched", ["off-in-forward", "off-in-backward"])
+def test_arun_backward_follows_the_step_its_forward_took(switched):
+    # the two loops save their states in different layouts: a backward that chose its loop
+    # afresh (after pytorch_step() ended, or began) would read the other loop's buffers
+    if not native.status()[0]:
+        pytest.skip(f"no compiled step here: {native.status()[1]}")
+    net = _net("arun", seed=4)
+    x = torch.randn(2, 9, D, dtype=F64)
+    state0 = tuple(0.1 * torch.ones(t.shape, dtype=F64) for t in net.initial_state(2))
+    _, ref_grads = _run(net, "loop", x, None, state0)
+    with native.pytorch_step() if switched == "off-in-forward" else contextlib.nullcontext():
+        net.zero_grad()
+        state = tuple(t.clone().requires_grad_() for t in state0)
+        run = net.sequence(state, net.input_projection(x), trajectories=True)
+        weights = torch.linspace(-1, 1, run.hidden.numel(), dtype=F64).view_as(run.hidden)
+        loss = (run.hidden * weights).sum() + run.state[-1].pow(2).sum()
+        loss = loss + run.n.sin().sum() + run.s.sin().sum() + run.controller.sin().sum()
+    with native.pytorch_step() if switched == "off-in-backward" else contextlib.nullcontext():
+        loss.backward()
+    params = dict(net.named_parameters())
+    assert "recurrent_weight" in ref_grads and "controller.recurrent_weight" in ref_grads
+    for key, grad in ref_grads.items():
+        got = params[key].grad if key in params else state[int(key[-1])].grad
+        torch.testing.assert_close(got, grad, rtol=1e-9, atol=1e-11, msg=key)
+
+
 def test_parts_of_a_step_are_vector_aligned_and_cover_every_neuron(monkeypatch):
     monkeypatch.setattr(native, "MIN_VECTORS", 1)
     threads = torch.get_num_threads()
