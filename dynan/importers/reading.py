@@ -3,11 +3,11 @@
 A ``torch.save`` file is a pickle. It is read ONLY with ``torch.load(weights_only=True)``, whose
 unpickler accepts tensors and plain containers and refuses every other global before anything is
 constructed, so a file that would need to unpickle anything else is refused and nothing in it
-runs. A safetensors file holds no code at all. Nothing here calls Python's own unpickler
-(``pickle.load``/``loads``/``Unpickler``; a test makes them fail while every kind of file is
-read): from :mod:`pickle` only the exception class that ``torch.load`` raises on refusal is
-taken, and :func:`pickletools.genops` only lists a refused file's opcodes, to name in the error
-the global it asked for — listing builds nothing and runs nothing. Training scripts wrap the
+runs. A safetensors file holds no code at all. Nothing here calls Python's own unpickler (the
+load functions and the Unpickler class of :mod:`pickle`; a test makes them fail while every
+kind of file is read): from :mod:`pickle` only the exception class ``torch.load`` raises on
+refusal is taken, and :func:`pickletools.genops` only lists a refused file's opcodes, to name
+in the error the global it asked for — listing builds nothing and runs nothing. Training scripts wrap the
 state dict with other entries; the one under ``state_dict`` (PyTorch Lightning, the seed
 paper's ``e_{epoch}.pth.tar``), ``model_state_dict`` or ``model`` is taken.
 

@@ -4,6 +4,7 @@ cost of every backward pass linear in the sequence length (counted, not timed)."
 from __future__ import annotations
 
 import contextlib
+import shutil
 
 import pytest
 import torch
@@ -93,7 +94,9 @@ def step(request, monkeypatch):
         with native.pytorch_step():
             yield request.param
         return
-    assert native.status()[0], native.status()[1]
+    if not any(shutil.which(c) for c in ("c++", "g++", "clang++")):
+        pytest.skip("no C++ compiler here: only the PyTorch steps exist")
+    assert native.status()[0], native.status()[1]  # a compiler but no compiled steps: a bug
     if request.param == "compiled-in-parts":  # every vector of neurons may be a part
         monkeypatch.setattr(native, "MIN_VECTORS", 1)
         threads = torch.get_num_threads()
