@@ -16,7 +16,9 @@ loop as it was before issue 11 (``inp[:, t]`` per step, whose backward zero-fill
 tensor at every step). Targets (issue 11): ratio ≤ 1.5 for Elman, GRU and LSTM, ≤ 5 for ARUN.
 ARUN runs its compiled step where a C++ compiler is (``dynan_models.native``; the meta field
 ``compiled_steps`` says which library or why not); its PyTorch step, the fall-back, is timed too
-(``pytorch_step_ratio_784``).
+(``pytorch_step_ratio_784``). ``arun_scale`` times ARUN beyond the targets: the paper's size
+(N = 400, G = 50, T = 784) on one thread, and N = 400 and 64 on all the process's threads
+(T = 196, wall clock; each against torch.nn.RNN on as many threads).
 
 Run: ``python -m analyses.benchmarks.training [--quick] [--threads N]`` (``make bench``);
 writes ``reports/benchmarks/training.json``.
@@ -129,13 +131,51 @@ def network(arch: str) -> nn.Module:
     return build(arch, input_size=1, hidden_size=hidden, output_size=10, **kwargs)
 
 
+#: ARUN beyond the targets' size: (hidden, controller, steps) of the paper's networks (N = 400,
+#: G = 50, 784 steps) and of the targets' ARUN, on one thread and on all of this process's
+SCALE = ((400, 50, 784), (64, 16, 784))
+
+
+def arun_at_scale(threads: int, repeats: int) -> list[dict]:
+    """ARUN against torch.nn.RNN of the same N, compiled and PyTorch step, on ``threads`` threads
+    (wall clock beyond one thread), at the sizes of :data:`SCALE`; the paper's size on one thread
+    only, and shorter (T = 196) on more, where a step at N = 400 takes many seconds."""
+    torch.set_num_threads(threads)
+    clock = time.process_time if threads == 1 else time.perf_counter
+    rows = []
+    for hidden, controller, steps in SCALE:
+        if threads > 1:
+            steps = STEPS[0]
+        torch.manual_seed(0)
+        net = build("arun", input_size=1, hidden_size=hidden, output_size=10,
+                    controller_size=controller)  # fmt: skip
+        torch.manual_seed(0)
+        reference = step_function(Reference("rnn", hidden), steps)
+        t_mine, t_ref = compare(step_function(net, steps), reference, repeats, clock)
+        with native.pytorch_step():
+            t_torch, t_ref2 = compare(step_function(net, steps), reference, repeats, clock)
+        row = {"hidden": hidden, "controller": controller, "steps": steps, "threads": threads}
+        row.update(seconds=t_mine, reference_seconds=t_ref, ratio=t_mine / t_ref)
+        row.update(pytorch_step_seconds=t_torch, pytorch_step_ratio=t_torch / t_ref2)
+        rows.append(row)
+        print(
+            f"{'arun':>20} N={hidden:<4} G={controller:<3} T={steps:<4} threads={threads}: "
+            f"{t_mine:7.3f} s/step, torch.nn.RNN {t_ref:6.3f} s, ratio {t_mine / t_ref:5.2f}; "
+            f"PyTorch step ratio {t_torch / t_ref2:5.2f}",
+            flush=True,
+        )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 repeats instead of 7")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated")
     parser.add_argument("--out", default="reports/benchmarks/training.json")
+    parser.add_argument("--no-scale", action="store_true", help="skip the ARUN scale rows")
     args = parser.parse_args(argv)
+    all_threads = torch.get_num_threads()
     if args.threads:
         torch.set_num_threads(args.threads)
     keep_freed_memory()
@@ -206,7 +246,11 @@ def main(argv: list[str] | None = None) -> int:
         "statistic": "median of alternating reference/variant steps",
         "compiled_steps": native.status()[1],
     }
-    save(args.out, meta=meta, rows=rows)
+    scale = []
+    if not args.no_scale:
+        for threads in sorted({1, all_threads}):
+            scale += arun_at_scale(threads, max(repeats // 3, 1))
+    save(args.out, meta=meta, rows=rows, arun_scale=scale)
     return 0
 
 
