@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import math
-import re
 from pathlib import Path
 
 from dynan.errors import CheckpointError
@@ -46,7 +45,7 @@ _PROBES = ((2, 3, 5, 7, 11, 13), (17, 19, 23, 29, 31, 37))
 #: The integer argument that sets how many times a layer's tensors repeat (PyTorch's ``_l{k}``).
 LAYERS = "num_layers"
 _PROBE_LAYERS = 2
-_UPPER_LAYER = re.compile(r"^.*_l1$")
+_UPPER_LAYER = "_l1"  # the suffix of layer 1's tensor names
 
 
 @functools.cache
@@ -90,7 +89,7 @@ def _upper_layer_names(architecture: str) -> frozenset[str]:
     """The rules' names of layer 1, which stand for every layer above 0 (none without LAYERS)."""
     if LAYERS not in reference_arguments(architecture):
         return frozenset()
-    return frozenset(name for name in _shape_rules(architecture) if _UPPER_LAYER.match(name))
+    return frozenset(name for name in _shape_rules(architecture) if name.endswith(_UPPER_LAYER))
 
 
 def tensor_count(architecture: str, arguments: dict) -> int:
@@ -130,7 +129,7 @@ def expected_shapes(architecture: str, arguments: dict) -> dict[str, tuple[int, 
         if name not in upper:
             shapes[name] = shape
             continue
-        stem = name[: -len("1")]
+        stem = name[: -len("1")]  # "…_l"
         for layer in range(1, values[LAYERS]):
             shapes[f"{stem}{layer}"] = shape
     return shapes
