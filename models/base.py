@@ -116,6 +116,11 @@ class RecurrentNetwork(nn.Module):
         """The hidden state h (B, N): by convention the first state tensor."""
         return state[0]
 
+    def input_layer(self, state: State) -> Tensor:
+        """h (B, N) of the neurons the input and a drive reach directly (what single-neuron
+        probes record): ``hidden``, except in a stack of layers, whose first layer it is."""
+        return self.hidden(state)
+
     def state_shapes(self) -> tuple[tuple[int, ...], ...]:
         """Per-example shape of each state tensor."""
         return tuple(tuple(t.shape[1:]) for t in self.initial_state(1))

@@ -97,6 +97,10 @@ class StackedNet(_GatedNet):
         """The top layer's h (B, N)."""
         return state[0][:, -1]
 
+    def input_layer(self, state: State) -> Tensor:
+        """Layer 0's h (B, N): the only layer the input and a drive reach directly."""
+        return state[0][:, 0]
+
     def _to_module_state(self, state: State) -> Tensor | tuple[Tensor, ...]:
         layers_first = tuple(t.transpose(0, 1).contiguous() for t in state)
         return layers_first if len(layers_first) > 1 else layers_first[0]

@@ -24,7 +24,6 @@ from tqdm.auto import tqdm
 
 from dynan.errors import DynanError
 from dynan_models import RecurrentNetwork
-from dynan_models.stacked import StackedNet
 
 __all__ = ["CONNECTIVITY", "ProbeError", "Trajectories", "check_network", "simulate_probe"]
 
@@ -134,7 +133,7 @@ def simulate_probe(
             range(steps), desc=f"probe ({connectivity})", disable=not progress, leave=False
         ):
             state = net.recur(state, inp[:, t])
-            h = state[0][:, 0] if isinstance(net, StackedNet) else net.hidden(state)
+            h = net.input_layer(state)
             hidden.append(h)
             shape = net.shape_parameters(state)
             if shape is not None:
