@@ -13,9 +13,9 @@ Threads: with ``torch.get_num_threads()`` > 1, an ARUN step's neurons are split 
 vector-aligned parts (:func:`parts`, at least MIN_VECTORS vectors each) that a pool of threads
 runs at once (ctypes releases the GIL), while PyTorch's own operations of the loop run on one
 thread (:func:`torch_on_one_thread`: its idle OpenMP threads spin-wait and would take the
-pool's cores). Measured once on 2 cores (one optimiser step, B = 100, T = 196): N = 400,
-G = 50: 4.2 s on one thread, 2.0 s on two (PyTorch step: 4.3 s and 2.6 s). The γ step runs on
-the calling thread: there W h, PyTorch's threaded product, is most of the work.
+pool's cores). ``analyses/benchmarks/training.py`` times this against torch.nn.RNN on as many
+threads (``arun_scale`` in ``reports/benchmarks/training.json``). The γ step runs on the calling
+thread: there W h, PyTorch's threaded product, is most of the work.
 
 Building: the first process that needs it runs the system's C++ compiler (``$CXX``, else
 ``c++``/``g++``/``clang++``; ~1 s) with ``-O3 -march=native`` into a cache folder,
