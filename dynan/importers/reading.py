@@ -7,9 +7,9 @@ runs. A safetensors file holds no code at all. Nothing here calls Python's own u
 load functions and the Unpickler class of :mod:`pickle`; a test makes them fail while every
 kind of file is read): from :mod:`pickle` only the exception class ``torch.load`` raises on
 refusal is taken, and :func:`pickletools.genops` only lists a refused file's opcodes, to name
-in the error the global it asked for — listing builds nothing and runs nothing. Training scripts wrap the
-state dict with other entries; the one under ``state_dict`` (PyTorch Lightning, the seed
-paper's ``e_{epoch}.pth.tar``), ``model_state_dict`` or ``model`` is taken.
+in the error the global it asked for — listing builds nothing and runs nothing. Training
+scripts wrap the state dict with other entries; the one under ``state_dict`` (PyTorch
+Lightning, the seed paper's ``e_{epoch}.pth.tar``), ``model_state_dict`` or ``model`` is taken.
 
 References
 ----------
